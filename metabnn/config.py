@@ -1,0 +1,208 @@
+"""Run configuration: frozen dataclasses, validated, with a short stable hash (the *stamp*).
+
+A :class:`RunConfig` composes one dataclass per concern. Every field documents itself in its
+``metadata["help"]`` (the CLI prints it) and gives its source. ``stamp(config)`` hashes the
+canonical JSON of the whole config: two runs with the same stamp ran the same experiment. Where
+a run executes (device, data root, output folder) is not part of the config.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "ConfigError",
+    "StreamConfig",
+    "ModelConfig",
+    "OptimConfig",
+    "TrainConfig",
+    "RunConfig",
+    "stamp",
+    "to_dict",
+    "from_dict",
+    "help_of",
+]
+
+
+class ConfigError(ValueError):
+    """A config value or key is invalid; the message names the field, the value and what fits."""
+
+
+def _f(default: Any, help: str) -> Any:
+    if isinstance(default, (list, dict)):
+        raise TypeError("use tuples for sequence defaults (configs are frozen)")
+    return field(default=default, metadata={"help": help})
+
+
+def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
+    if not ok:
+        raise ConfigError(f"{name}={value!r} is invalid: {allowed}")
+
+
+@dataclass(frozen=True)
+class StreamConfig:
+    name: str = _f("pmnist", "registered stream name (`metabnn list streams`)")
+    tasks: int = _f(3, "number of experiences (tasks) in the stream")
+    scenario: str = _f(
+        "task",
+        "task: per-task BatchNorm states restored at test (the paper's protocol); "
+        "domain: one shared BatchNorm and head",
+    )
+    train_per_task: int | None = _f(None, "use only this many training images per task (all)")
+    test_per_task: int | None = _f(None, "use only this many test images per task (all)")
+
+    def validate(self) -> None:
+        _check(self.tasks >= 1, "stream.tasks", self.tasks, "must be >= 1")
+        _check(self.scenario in ("task", "domain", "class"), "stream.scenario", self.scenario,
+               "must be one of task, domain, class")
+        for name in ("train_per_task", "test_per_task"):
+            v = getattr(self, name)
+            _check(v is None or v >= 1, f"stream.{name}", v, "must be >= 1 or unset")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = _f("bnn", "registered model name: bnn (binary MLP) or mlp (full precision)")
+    hidden: tuple[int, ...] = _f(
+        (1024, 1024), "hidden layer widths (paper Fig. 2: 4096 4096; CPU default 1024 1024)"
+    )
+    track_running_stats: bool = _f(
+        False, "BatchNorm running statistics (reference code: off, batch statistics at test)"
+    )
+    init_width: float = _f(
+        0.05, "hidden weights ~ U[-w, w] (reference code: --init-width 0.1, i.e. w = 0.05)"
+    )
+
+    def validate(self) -> None:
+        _check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden), "model.hidden",
+               list(self.hidden), "needs one or more widths, each >= 1")
+        _check(self.init_width > 0, "model.init_width", self.init_width, "must be > 0")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    meta: float = _f(1.35, "metaplasticity m in f_meta = 1 - tanh^2(m|W_h|); 0 = plain Adam "
+                     "(paper Fig. 2d: 1.35)")
+    lr: float = _f(0.005, "Adam learning rate (paper: 0.005)")
+    weight_decay: float = _f(1e-7, "weight decay added to the gradient (paper: 1e-7)")
+    betas: tuple[float, float] = _f((0.9, 0.999), "Adam betas (torch defaults, as the paper)")
+    eps: float = _f(1e-8, "Adam epsilon (torch default)")
+    reset_per_experience: bool = _f(
+        True, "fresh optimizer state at every experience (paper's reference code: yes)"
+    )
+
+    def validate(self) -> None:
+        _check(self.meta >= 0, "optim.meta", self.meta, "must be >= 0")
+        _check(self.lr > 0, "optim.lr", self.lr, "must be > 0")
+        _check(self.weight_decay >= 0, "optim.weight_decay", self.weight_decay, "must be >= 0")
+        _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
+               list(self.betas), "needs two values in [0, 1)")
+        _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = _f(5, "epochs per experience (paper Fig. 2: 40)")
+    batch_size: int = _f(100, "training minibatch size (paper: 100)")
+    eval_batch_size: int = _f(
+        1000, "test minibatch size; with batch-statistics BatchNorm it is part of the protocol"
+    )
+
+    def validate(self) -> None:
+        _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _check(self.batch_size >= 2, "train.batch_size", self.batch_size,
+               "must be >= 2 (BatchNorm needs two samples)")
+        _check(self.eval_batch_size >= 2, "train.eval_batch_size", self.eval_batch_size,
+               "must be >= 2")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    strategy: str = _f("meta", "registered strategy name (`metabnn list strategies`)")
+    seed: int = _f(0, "seed of the stream, the initial weights and the data order")
+    stream: StreamConfig = field(default_factory=StreamConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def validate(self) -> RunConfig:
+        _check(self.seed >= 0, "seed", self.seed, "must be >= 0")
+        for part in (self.stream, self.model, self.optim, self.train):
+            part.validate()
+        return self
+
+
+def to_dict(config: Any) -> dict[str, Any]:
+    """Plain JSON-ready dict (tuples become lists)."""
+    return json.loads(json.dumps(dataclasses.asdict(config)))
+
+
+def stamp(config: RunConfig) -> str:
+    """12 hex digits of SHA-256 over the canonical JSON of ``config``."""
+    canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def _coerce(name: str, tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [a for a in args if a is not type(None)]
+        return _coerce(name, inner, value)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}={value!r} is invalid: expected a list")
+        item = args[0]
+        return tuple(_coerce(name, item, v) for v in value)
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{name}={value!r} is invalid: expected true or false")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{name}={value!r} is invalid: expected an integer")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}={value!r} is invalid: expected a number")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}={value!r} is invalid: expected a string")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Build a config dataclass from a (possibly partial) dict, refusing unknown keys and types."""
+    if not isinstance(data, dict):
+        where = prefix.rstrip(".") or "config"
+        raise ConfigError(f"{where}={data!r} is invalid: expected a mapping")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {prefix}{close[0]}?" if close else ""
+            raise ConfigError(f"unknown config key {prefix}{key}{hint}")
+        tp = hints[key]
+        if dataclasses.is_dataclass(tp):
+            kwargs[key] = from_dict(tp, value, f"{prefix}{key}.")
+        else:
+            kwargs[key] = _coerce(f"{prefix}{key}", tp, value)
+    return cls(**kwargs)
+
+
+def help_of(cls: type, name: str) -> str:
+    """The ``help`` text of field ``name`` of dataclass ``cls``."""
+    return next(f.metadata.get("help", "") for f in dataclasses.fields(cls) if f.name == name)

@@ -1,0 +1,162 @@
+"""Data roots, MNIST-like tensors, and tensor-backed batches.
+
+Data root resolution (first that is set wins): the ``--data-root`` flag, then the ``METABNN_DATA``
+environment variable, then a user cache directory (``$XDG_CACHE_HOME/metabnn/data``, by default
+``~/.cache/metabnn/data``). Datasets use torchvision's on-disk layout
+(``<root>/MNIST/raw/train-images-idx3-ubyte`` ...), so torchvision reads them straight into
+uint8 tensors (no PIL) and downloads them where a network exists.
+
+Training never touches per-sample Python: every dataset is turned once into tensors
+(:func:`dataset_tensors`) and minibatches are index gathers (:class:`TensorBatchLoader`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = [
+    "DataNotFoundError",
+    "resolve_data_root",
+    "load_mnist_like",
+    "attach_tensors",
+    "dataset_tensors",
+    "TensorBatchLoader",
+    "MNIST_LIKE",
+]
+
+#: Datasets in torchvision's MNIST family, by the name of their folder under the data root.
+MNIST_LIKE = ("MNIST", "FashionMNIST")
+
+_TENSORS_ATTR = "_metabnn_tensors"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """A dataset is neither on disk nor downloadable; the message says how to provide it."""
+
+
+def resolve_data_root(flag: str | os.PathLike[str] | None = None) -> Path:
+    """The data root: ``flag``, else ``$METABNN_DATA``, else the user cache dir."""
+    if flag:
+        return Path(flag).expanduser()
+    env = os.environ.get("METABNN_DATA")
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(cache) / "metabnn" / "data"
+
+
+def load_mnist_like(
+    name: str, root: str | os.PathLike[str], train: bool, *, download: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Images ``(N, 28, 28)`` uint8 and labels ``(N,)`` int64 of MNIST or Fashion-MNIST.
+
+    Reads ``<root>/<name>/raw``; if absent and ``download``, torchvision fetches it.
+    Raises :class:`DataNotFoundError` with the three ways to point at the data otherwise.
+    """
+    import torchvision.datasets as tvd
+
+    if name not in MNIST_LIKE:
+        raise ValueError(f"unknown dataset {name!r}; expected one of {MNIST_LIKE}")
+    cls = getattr(tvd, name)
+    root = Path(root)
+    try:
+        ds = cls(str(root), train=train, download=False)
+    except RuntimeError:
+        if not download:
+            raise _missing(name, root) from None
+        try:
+            ds = cls(str(root), train=train, download=True)
+        except Exception as err:  # no network, DNS failure, HTTP error...
+            raise _missing(name, root, err) from None
+    return ds.data, ds.targets.long()
+
+
+def _missing(name: str, root: Path, err: Exception | None = None) -> DataNotFoundError:
+    why = f" and could not be downloaded ({type(err).__name__})" if err else ""
+    return DataNotFoundError(
+        f"{name} not found under {root}/{name}/raw{why}. Point metabnn at a folder holding "
+        f"{name}/raw/*-ubyte with --data-root DIR, or set METABNN_DATA=DIR, or place the files "
+        f"in {resolve_data_root(None)} (used when neither is set)."
+    )
+
+
+def attach_tensors(dataset: Any, *tensors: torch.Tensor) -> Any:
+    """Record the tensors ``(x, y, t)`` behind ``dataset`` so loaders can skip per-sample reads.
+
+    Avalanche's ``train()``/``eval()`` views are shallow copies and keep the record; subsets and
+    concatenations are new objects and fall back to :func:`dataset_tensors`' one-time read.
+    """
+    setattr(dataset, _TENSORS_ATTR, tuple(tensors))
+    return dataset
+
+
+def dataset_tensors(dataset: Any, device: torch.device | str = "cpu") -> tuple[torch.Tensor, ...]:
+    """``(x, y, t)`` tensors of a dataset whose items are ``(x, y[, t])``, on ``device``.
+
+    Uses the tensors recorded by :func:`attach_tensors` when present; otherwise reads the dataset
+    once through a DataLoader (its own ``collate_fn``) and records the result on it. A missing
+    task label column becomes zeros.
+    """
+    tensors = getattr(dataset, _TENSORS_ATTR, None)
+    if tensors is None:
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=4096, shuffle=False,
+            collate_fn=getattr(dataset, "collate_fn", None),
+        )
+        cols: list[list[torch.Tensor]] = []
+        for batch in loader:
+            if not cols:
+                cols = [[] for _ in batch]
+            for col, part in zip(cols, batch):
+                col.append(torch.as_tensor(part))
+        tensors = tuple(torch.cat(c) for c in cols)
+        if len(tensors) == 2:
+            tensors = (*tensors, torch.zeros(len(tensors[1]), dtype=torch.long))
+        attach_tensors(dataset, *tensors)
+    device = torch.device(device)
+    if tensors[0].device != device:
+        tensors = tuple(t.to(device) for t in tensors)
+        attach_tensors(dataset, *tensors)
+    return tensors
+
+
+class TensorBatchLoader:
+    """Minibatches ``[x, y, t]`` of in-memory tensors by index gathers.
+
+    Shuffles with its own ``torch.Generator`` (seeded by the caller): same seed, same order.
+    """
+
+    def __init__(
+        self,
+        tensors: tuple[torch.Tensor, ...],
+        batch_size: int,
+        *,
+        shuffle: bool = True,
+        generator: torch.Generator | None = None,
+        drop_last: bool = False,
+    ) -> None:
+        self.tensors = tensors
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.generator = generator
+        self.drop_last = drop_last
+        self.n = len(tensors[0])
+
+    def __len__(self) -> int:
+        full, rest = divmod(self.n, self.batch_size)
+        return full if (self.drop_last or rest == 0) else full + 1
+
+    def __iter__(self) -> Iterator[list[torch.Tensor]]:
+        device = self.tensors[0].device
+        if self.shuffle:
+            order = torch.randperm(self.n, generator=self.generator).to(device)
+        else:
+            order = torch.arange(self.n, device=device)
+        for start in range(0, len(self) * self.batch_size, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            yield [t[idx] for t in self.tensors]

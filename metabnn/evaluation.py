@@ -1,0 +1,26 @@
+"""Test accuracy of a model on in-memory tensors, in large batches, without per-sample work."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["accuracy"]
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+    """Fraction of ``x`` that ``model`` classifies as ``y``, in eval mode, in batches.
+
+    Restores the model's train/eval mode afterwards. One host synchronisation per call.
+    """
+    was_training = model.training
+    model.eval()
+    try:
+        correct = torch.zeros((), dtype=torch.long, device=y.device)
+        for start in range(0, len(x), batch_size):
+            logits = model(x[start : start + batch_size])  # (B, classes)
+            correct += (logits.argmax(1) == y[start : start + batch_size]).sum()
+        return correct.item() / max(len(x), 1)
+    finally:
+        model.train(was_training)

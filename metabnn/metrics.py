@@ -1,0 +1,68 @@
+"""Continual-learning metrics as pure functions of the accuracy matrix.
+
+``R[i, j]`` is the test accuracy on task ``j`` after training on experience ``i`` (both 0-based,
+``T`` experiences, ``T`` tasks). Definitions:
+
+* average accuracy :math:`A = \\frac1T \\sum_j R_{T-1,j}` (Lopez-Paz & Ranzato 2017);
+* backward transfer :math:`BWT = \\frac{1}{T-1} \\sum_{j<T-1} (R_{T-1,j} - R_{j,j})`
+  (Lopez-Paz & Ranzato, "Gradient Episodic Memory", NeurIPS 2017);
+* forgetting :math:`F = \\frac{1}{T-1} \\sum_{j<T-1} \\max_{l<T-1} (R_{l,j} - R_{T-1,j})`
+  (Chaudhry et al., "Riemannian Walk", ECCV 2018): the drop of each old task from its best
+  accuracy before the last experience to its final accuracy.
+
+With one task BWT and forgetting are 0 by convention.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+__all__ = [
+    "FORGETTING_DEFINITION",
+    "average_accuracy",
+    "backward_transfer",
+    "forgetting",
+    "summarize",
+]
+
+FORGETTING_DEFINITION = "Chaudhry et al. 2018: mean over old tasks of max_{l<T-1} R[l,j] - R[T-1,j]"
+
+
+def _square(R: Sequence[Sequence[float]] | np.ndarray) -> np.ndarray:
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 2 or R.shape[0] != R.shape[1] or R.shape[0] == 0:
+        raise ValueError(f"accuracy matrix must be square and non-empty, got shape {R.shape}")
+    return R
+
+
+def average_accuracy(R: Sequence[Sequence[float]] | np.ndarray) -> float:
+    R = _square(R)
+    return float(R[-1].mean())
+
+
+def backward_transfer(R: Sequence[Sequence[float]] | np.ndarray) -> float:
+    R = _square(R)
+    T = R.shape[0]
+    if T == 1:
+        return 0.0
+    return float(np.mean([R[-1, j] - R[j, j] for j in range(T - 1)]))
+
+
+def forgetting(R: Sequence[Sequence[float]] | np.ndarray) -> float:
+    R = _square(R)
+    T = R.shape[0]
+    if T == 1:
+        return 0.0
+    return float(np.mean([R[: T - 1, j].max() - R[-1, j] for j in range(T - 1)]))
+
+
+def summarize(R: Sequence[Sequence[float]] | np.ndarray) -> dict[str, float | str]:
+    """All three metrics plus the forgetting definition, for results files."""
+    return {
+        "average_accuracy": average_accuracy(R),
+        "backward_transfer": backward_transfer(R),
+        "forgetting": forgetting(R),
+        "forgetting_definition": FORGETTING_DEFINITION,
+    }

@@ -1,0 +1,160 @@
+"""Avalanche plugins of metabnn; each does one thing.
+
+* :class:`TaskBatchNormPlugin` — the task-incremental protocol of Laborieux et al. (2021): after
+  each experience the BatchNorm state is saved under the experience's task label and restored
+  whenever that task is evaluated.
+* :class:`AccuracyMatrixPlugin` — after every training epoch, the test accuracy on every task of
+  the stream: per-epoch forgetting curves and the accuracy matrix ``R[i, j]``. It evaluates on
+  tensors in large batches instead of through Avalanche's ``eval()``, which would rebuild
+  DataLoaders and metric objects for every task after every epoch.
+* :class:`ProgressPlugin` — a tqdm progress bar per epoch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import torch
+from avalanche.core import SupervisedPlugin
+
+from metabnn.data import dataset_tensors
+from metabnn.evaluation import accuracy
+from metabnn.models import batchnorm_state, load_batchnorm_state
+
+__all__ = ["TaskBatchNormPlugin", "AccuracyMatrixPlugin", "ProgressPlugin", "task_label_of"]
+
+
+def task_label_of(experience: Any) -> int:
+    """The single task label of an experience (0 when the stream has none)."""
+    label = getattr(experience, "task_label", None)
+    if label is not None:
+        return int(label)
+    labels = getattr(experience, "task_labels", None) or [0]
+    return int(labels[0])
+
+
+class TaskBatchNormPlugin(SupervisedPlugin):
+    """Per-task BatchNorm states: saved after training a task, restored while testing it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.states: dict[int, dict[str, torch.Tensor]] = {}
+        self._current: dict[str, torch.Tensor] | None = None
+
+    def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        self.states[task_label_of(strategy.experience)] = batchnorm_state(strategy.model)
+
+    @contextmanager
+    def task(self, model: torch.nn.Module, label: int):
+        """Run the body with task ``label``'s BatchNorm state (current state if never trained)."""
+        saved = self.states.get(label)
+        if saved is None:
+            yield
+            return
+        current = batchnorm_state(model)
+        load_batchnorm_state(model, saved)
+        try:
+            yield
+        finally:
+            load_batchnorm_state(model, current)
+
+    # Avalanche's own eval() honours the protocol too.
+    def before_eval_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        saved = self.states.get(task_label_of(strategy.experience))
+        if saved is not None:
+            self._current = batchnorm_state(strategy.model)
+            load_batchnorm_state(strategy.model, saved)
+
+    def after_eval_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if self._current is not None:
+            load_batchnorm_state(strategy.model, self._current)
+            self._current = None
+
+
+class AccuracyMatrixPlugin(SupervisedPlugin):
+    """Test accuracy on every task after every epoch; ``matrix[i][j]`` after experience ``i``.
+
+    ``curves`` holds one row per epoch of the whole stream:
+    ``{"experience": i, "epoch": e, "accuracy": [acc_task_0, ...]}``.
+    """
+
+    def __init__(
+        self,
+        test_stream: Sequence[Any],
+        *,
+        batch_size: int = 1000,
+        batchnorm: TaskBatchNormPlugin | None = None,
+    ) -> None:
+        super().__init__()
+        self.test_stream = list(test_stream)
+        self.batch_size = batch_size
+        self.batchnorm = batchnorm
+        self.curves: list[dict[str, Any]] = []
+        self.matrix: list[list[float]] = []
+        self._epoch = 0
+
+    def evaluate(self, strategy: Any) -> list[float]:
+        accs = []
+        for exp in self.test_stream:
+            x, y, _ = dataset_tensors(exp.dataset, strategy.device)
+            if self.batchnorm is None:
+                accs.append(accuracy(strategy.model, x, y, self.batch_size))
+            else:
+                with self.batchnorm.task(strategy.model, task_label_of(exp)):
+                    accs.append(accuracy(strategy.model, x, y, self.batch_size))
+        return accs
+
+    def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        self._epoch = 0
+
+    def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        row = {
+            "experience": int(strategy.experience.current_experience),
+            "epoch": self._epoch,
+            "accuracy": self.evaluate(strategy),
+        }
+        self.curves.append(row)
+        self._epoch += 1
+
+    def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        # The last epoch's row already used this task's final BatchNorm state (it is the current
+        # one), and evaluation is deterministic, so it is the matrix row: no second pass.
+        self.matrix.append(list(self.curves[-1]["accuracy"]))
+
+
+class ProgressPlugin(SupervisedPlugin):
+    """A tqdm bar per training epoch, labelled with the experience and epoch."""
+
+    def __init__(self, enabled: bool = True) -> None:
+        super().__init__()
+        self.enabled = enabled
+        self._bar: Any = None
+        self._epoch = 0
+
+    def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        self._epoch = 0
+
+    def before_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if not self.enabled:
+            return
+        from tqdm.auto import tqdm
+
+        exp = strategy.experience.current_experience
+        self._bar = tqdm(
+            total=len(strategy.dataloader),
+            desc=f"experience {exp} epoch {self._epoch + 1}/{strategy.train_epochs}",
+            unit="batch",
+            leave=False,
+        )
+
+    def after_training_iteration(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if self._bar is not None:
+            self._bar.update(1)
+
+    def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        self._epoch += 1
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None

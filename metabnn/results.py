@@ -1,0 +1,84 @@
+"""Results files: atomic JSON writes and the provenance every result carries.
+
+A results file is written to a temporary file in the same folder, flushed to disk, then renamed
+over the target (``os.replace`` is atomic on POSIX), so a crash leaves the old file or the new
+one, never half of one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import tempfile
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["write_json_atomic", "provenance", "git_commit", "device_name"]
+
+
+def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(obj, fh, indent=2, sort_keys=True, allow_nan=False)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit of the source tree metabnn runs from, with ``-dirty`` if it has changes."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
+        )
+        if sha.returncode != 0:
+            return None
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10,
+        )
+        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def device_name(device: torch.device | str) -> str:
+    device = torch.device(device)
+    if device.type == "cuda":
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
+
+
+def provenance(device: torch.device | str) -> dict[str, Any]:
+    return {
+        "versions": {
+            "metabnn": _version("metabnn"),
+            "torch": torch.__version__,
+            "avalanche-lib": _version("avalanche-lib"),
+            "numpy": _version("numpy"),
+            "python": platform.python_version(),
+        },
+        "git_commit": git_commit(),
+        "device": device_name(device),
+    }

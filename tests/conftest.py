@@ -1,0 +1,32 @@
+"""Shared fixtures: the real MNIST data root, and tiny runs' defaults."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _data_root() -> Path | None:
+    for candidate in (os.environ.get("METABNN_DATA"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "MNIST" / "raw" / "t10k-images-idx3-ubyte").exists():
+            return Path(candidate)
+    return None
+
+
+@pytest.fixture(scope="session")
+def data_root() -> Path:
+    root = _data_root()
+    if root is None:
+        pytest.fail("real MNIST not found: set METABNN_DATA to a folder with MNIST/raw/*-ubyte")
+    return root
+
+
+@pytest.fixture(autouse=True)
+def _two_threads():
+    torch.set_num_threads(min(2, os.cpu_count() or 1))
+    yield

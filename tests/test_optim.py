@@ -1,0 +1,118 @@
+import copy
+
+import pytest
+import torch
+from torch import nn
+
+from metabnn.layers import BinaryLinear
+from metabnn.models import BinaryMLP
+from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
+
+
+def test_one_step_equals_hand_computed_step_with_asymmetry():
+    # First Adam step: m_hat = g and v_hat = g^2, so the update is -lr * g / (|g| + eps).
+    lr, eps, m = 0.1, 1e-8, 1.35
+    w = torch.nn.Parameter(torch.tensor([0.5, -0.5, 0.5, 0.0, 1.0]))
+    w.grad = torch.tensor([1.0, 1.0, -1.0, 1.0, 2.0])
+    opt = MetaplasticAdam([{"params": [w], "meta": m}], lr=lr, eps=eps, weight_decay=0.0)
+    opt.step()
+    f05 = 0.6539532  # 1 - tanh^2(1.35 * 0.5)
+    f10 = 0.2360260  # 1 - tanh^2(1.35 * 1.0)
+    expected = [
+        0.5 - lr * f05 / (1 + eps),  # step toward zero: scaled
+        -0.5 - lr / (1 + eps),  # grows |W|: unscaled
+        0.5 + lr / (1 + eps),  # grows |W|: unscaled
+        0.0 - lr / (1 + eps),  # sign(0) = 0: never consolidated
+        1.0 - lr * f10 * 2 / (2 + eps),  # toward zero from 1.0: scaled by f(1.0)
+    ]
+    assert torch.allclose(w.detach(), torch.tensor(expected), atol=1e-6)
+
+
+def test_second_step_bias_correction_and_weight_decay():
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+    w = torch.nn.Parameter(torch.tensor([2.0], dtype=torch.float64))
+    opt = MetaplasticAdam([{"params": [w], "meta": 0.0}], lr=lr, weight_decay=wd)
+    state_m = state_v = 0.0
+    value = 2.0
+    for t, g in enumerate([0.3, -0.7], start=1):
+        w.grad = torch.tensor([g], dtype=torch.float64)
+        opt.step()
+        g_eff = g + wd * value
+        state_m = b1 * state_m + (1 - b1) * g_eff
+        state_v = b2 * state_v + (1 - b2) * g_eff**2
+        m_hat, v_hat = state_m / (1 - b1**t), state_v / (1 - b2**t)
+        value -= lr * m_hat / (v_hat**0.5 + eps)
+    assert abs(w.item() - value) < 1e-12
+
+
+def test_meta_zero_equals_torch_adam_over_20_steps():
+    torch.manual_seed(0)
+    model = BinaryMLP(20, (16, 16), 4)
+    twin = copy.deepcopy(model)
+    ours = MetaplasticAdam(metaplastic_param_groups(model, 0.0), lr=0.005, weight_decay=1e-7)
+    ref = torch.optim.Adam(twin.parameters(), lr=0.005, weight_decay=1e-7)
+    g = torch.Generator().manual_seed(1)
+    for _ in range(20):
+        x = torch.randn(32, 20, generator=g)
+        y = torch.randint(0, 4, (32,), generator=g)
+        for net, opt in ((model, ours), (twin, ref)):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    for a, b in zip(model.parameters(), twin.parameters()):
+        assert torch.allclose(a, b, atol=1e-6, rtol=0)
+
+
+def test_meta_changes_training_only_on_hidden_weights():
+    torch.manual_seed(0)
+    model = BinaryMLP(8, (6,), 3)
+    groups = metaplastic_param_groups(model, 1.35)
+    metas = {g["name"]: g["meta"] for g in groups}
+    assert metas == {"layers.0": 1.35, "layers.1": 1.35, "other": 0.0}
+    other = next(g for g in groups if g["name"] == "other")["params"]
+    assert {id(p) for p in other} == {id(p) for n in model.norms for p in n.parameters()}
+
+
+def test_per_layer_meta_mapping_and_unknown_layer():
+    model = BinaryMLP(8, (6,), 3)
+    groups = metaplastic_param_groups(model, {"layers.0": 2.0})
+    assert [g["meta"] for g in groups] == [2.0, 0.0, 0.0]
+    with pytest.raises(ValueError, match="layers.7"):
+        metaplastic_param_groups(model, {"layers.7": 1.0})
+
+
+def test_hidden_weights_are_not_clipped():
+    w = torch.nn.Parameter(torch.tensor([5.0]))
+    opt = MetaplasticAdam([{"params": [w], "meta": 1.0}], lr=1.0, weight_decay=0.0)
+    for _ in range(3):
+        w.grad = torch.tensor([-1.0])  # pushes W up, away from zero: unscaled
+        opt.step()
+    assert w.item() > 7.9
+
+
+def test_state_dict_round_trip_with_weights_only(tmp_path):
+    layer = BinaryLinear(4, 3)
+    opt = MetaplasticAdam(metaplastic_param_groups(layer, 1.0))
+    layer(torch.ones(2, 4)).sum().backward()
+    opt.step()
+    torch.save(opt.state_dict(), tmp_path / "opt.pt")
+    fresh = MetaplasticAdam(metaplastic_param_groups(layer, 1.0))
+    fresh.load_state_dict(torch.load(tmp_path / "opt.pt", weights_only=True))
+    assert fresh.state_dict()["state"][0]["step"] == 1
+
+
+def test_rejects_negative_meta():
+    with pytest.raises(ValueError, match="meta"):
+        MetaplasticAdam([torch.nn.Parameter(torch.zeros(1))], meta=-1.0)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_step_matches_cpu():
+    g = torch.Generator().manual_seed(0)
+    w_cpu = torch.nn.Parameter(torch.randn(100, generator=g))
+    grad = torch.randn(100, generator=g)
+    w_gpu = torch.nn.Parameter(w_cpu.detach().cuda())
+    for w, gr in ((w_cpu, grad), (w_gpu, grad.cuda())):
+        w.grad = gr
+        MetaplasticAdam([{"params": [w], "meta": 1.35}]).step()
+    assert torch.allclose(w_cpu, w_gpu.cpu(), atol=1e-6)
