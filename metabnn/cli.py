@@ -19,6 +19,7 @@ from typing import Any
 
 from metabnn.config import (
     ConfigError,
+    HardwareConfig,
     ModelConfig,
     OptimConfig,
     RunConfig,
@@ -37,6 +38,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--scenario", "stream.scenario", StreamConfig, "scenario", {}),
     ("--train-per-task", "stream.train_per_task", StreamConfig, "train_per_task", {"type": int}),
     ("--test-per-task", "stream.test_per_task", StreamConfig, "test_per_task", {"type": int}),
+    ("--chunks", "stream.chunks", StreamConfig, "chunks", {"type": int}),
     ("--model", "model.name", ModelConfig, "name", {}),
     ("--hidden", "model.hidden", ModelConfig, "hidden", {"type": int, "nargs": "+"}),
     ("--init-width", "model.init_width", ModelConfig, "init_width", {"type": float}),
@@ -49,11 +51,20 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
      {"type": int}),
     ("--strategy", "strategy", RunConfig, "strategy", {}),
     ("--seed", "seed", RunConfig, "seed", {"type": int}),
+    ("--hardware", "hardware.name", HardwareConfig, "name", {}),
+    ("--condition", "hardware.condition", HardwareConfig, "condition", {}),
+    ("--ber", "hardware.ber", HardwareConfig, "ber", {"type": float}),
+    ("--prog-energy-pj", "hardware.prog_energy_pj", HardwareConfig, "prog_energy_pj",
+     {"type": float}),
+    ("--sc-bits", "hardware.sc_bits", HardwareConfig, "sc_bits", {"type": int}),
+    ("--error-aware-ber", "hardware.error_aware_ber", HardwareConfig, "error_aware_ber",
+     {"type": float}),
 ]
 
 _BOOL_FLAGS = [
     ("--track-running-stats", "model.track_running_stats", ModelConfig, "track_running_stats"),
     ("--reset-optimizer", "optim.reset_per_experience", OptimConfig, "reset_per_experience"),
+    ("--ternary", "hardware.ternary", HardwareConfig, "ternary"),
 ]
 
 
@@ -83,6 +94,8 @@ def build_parser() -> argparse.ArgumentParser:
     for flag, _, cls, name in _BOOL_FLAGS:
         run.add_argument(flag, default=None, action=argparse.BooleanOptionalAction,
                          help=f"{help_of(cls, name)} (default: {_default(cls, name)})")
+    run.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                     help="a strategy hyperparameter, e.g. --param ewc_lambda=5000 (repeatable)")
     run.add_argument("--config", type=Path, default=None,
                      help="JSON or YAML file with (part of) a run config")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -129,6 +142,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if not sep:
             raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE")
         _set_path(data, key.strip(), yaml.safe_load(raw))
+    for item in args.params:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--param {item!r} is invalid: expected KEY=VALUE")
+        data.setdefault("params", {})[key.strip()] = yaml.safe_load(raw)
     for flag, path, *_ in _FLAGS:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:

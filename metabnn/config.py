@@ -23,6 +23,7 @@ __all__ = [
     "ModelConfig",
     "OptimConfig",
     "TrainConfig",
+    "HardwareConfig",
     "RunConfig",
     "stamp",
     "to_dict",
@@ -53,7 +54,10 @@ class StreamConfig:
     scenario: str = _f(
         "task",
         "task: per-task BatchNorm states restored at test (the paper's protocol); "
-        "domain: one shared BatchNorm and head",
+        "domain: one shared BatchNorm and head; class: one growing head",
+    )
+    chunks: int | None = _f(
+        None, "stream learning: number of i.i.d. chunks of the dataset (stream-* streams)"
     )
     train_per_task: int | None = _f(None, "use only this many training images per task (all)")
     test_per_task: int | None = _f(None, "use only this many test images per task (all)")
@@ -62,6 +66,8 @@ class StreamConfig:
         _check(self.tasks >= 1, "stream.tasks", self.tasks, "must be >= 1")
         _check(self.scenario in ("task", "domain", "class"), "stream.scenario", self.scenario,
                "must be one of task, domain, class")
+        _check(self.chunks is None or self.chunks >= 1, "stream.chunks", self.chunks,
+               "must be >= 1 or unset")
         for name in ("train_per_task", "test_per_task"):
             v = getattr(self, name)
             _check(v is None or v >= 1, f"stream.{name}", v, "must be >= 1 or unset")
@@ -124,17 +130,49 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class HardwareConfig:
+    name: str = _f("none", "memory backend for the binary weights (`metabnn list hardware`); "
+                   "none = software BNN")
+    condition: str = _f("nominal", "programming condition preset: weak, nominal or strong")
+    ber: float | None = _f(None, "force this bit error rate per write instead of the preset's")
+    prog_energy_pj: float | None = _f(
+        None, "programming energy per write in pJ (sets the BER through the device model)"
+    )
+    ternary: bool = _f(False, "ternary weights (+1/0/-1) on 2T2R pairs read by a PCSA")
+    sc_bits: int | None = _f(None, "stochastic-computing inputs: bit-stream length L (unset: off)")
+    error_aware_ber: float = _f(
+        0.0, "error-aware training: random weight sign flips at this rate in the forward pass"
+    )
+
+    def validate(self) -> None:
+        _check(self.ber is None or 0 <= self.ber <= 0.5, "hardware.ber", self.ber,
+               "must lie in [0, 0.5]")
+        _check(self.prog_energy_pj is None or self.prog_energy_pj > 0,
+               "hardware.prog_energy_pj", self.prog_energy_pj, "must be > 0")
+        _check(self.sc_bits is None or self.sc_bits >= 1, "hardware.sc_bits", self.sc_bits,
+               "must be >= 1 or unset")
+        _check(0 <= self.error_aware_ber <= 0.5, "hardware.error_aware_ber",
+               self.error_aware_ber, "must lie in [0, 0.5]")
+
+
+@dataclass(frozen=True)
 class RunConfig:
     strategy: str = _f("meta", "registered strategy name (`metabnn list strategies`)")
     seed: int = _f(0, "seed of the stream, the initial weights and the data order")
+    params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "strategy hyperparameters, checked against the strategy's declared "
+                          "parameters (`metabnn list strategies`)"},
+    )
     stream: StreamConfig = field(default_factory=StreamConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
 
     def validate(self) -> RunConfig:
         _check(self.seed >= 0, "seed", self.seed, "must be >= 0")
-        for part in (self.stream, self.model, self.optim, self.train):
+        for part in (self.stream, self.model, self.optim, self.train, self.hardware):
             part.validate()
         return self
 
@@ -175,6 +213,10 @@ def _coerce(name: str, tp: Any, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{name}={value!r} is invalid: expected a number")
         return float(value)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name}={value!r} is invalid: expected a mapping")
+        return dict(value)
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(f"{name}={value!r} is invalid: expected a string")

@@ -18,7 +18,7 @@ from torch import nn
 
 from baselines import STRATEGIES
 from benchmarks import STREAMS, check_scenario
-from metabnn.config import RunConfig, stamp, to_dict
+from metabnn.config import ConfigError, RunConfig, stamp, to_dict
 from metabnn.data import resolve_data_root
 from metabnn.metrics import summarize
 from metabnn.models import MODELS, init_weights_
@@ -43,6 +43,9 @@ def validate(config: RunConfig) -> RunConfig:
     STRATEGIES.entry(config.strategy)
     MODELS.entry(config.model.name)
     check_scenario(config.stream.name, config.stream)
+    if config.hardware.name != "none":
+        raise ConfigError(f"hardware.name={config.hardware.name!r} is invalid: no hardware "
+                          "backend is registered yet")
     return config
 
 
