@@ -3,7 +3,20 @@
 Importing this package enrols every stream; Avalanche is imported only when a stream is built.
 """
 
-from benchmarks import pmnist  # noqa: F401  (registers)
-from benchmarks.registry import STREAMS, Stream, check_scenario
+from benchmarks import (  # noqa: F401  (registers)
+    cifar,
+    pmnist,
+    split,
+    stream_learning,
+    two_datasets,
+)
+from benchmarks.registry import (
+    STREAMS,
+    Stream,
+    build_stream,
+    check_scenario,
+    resolve,
+    resolve_stream,
+)
 
-__all__ = ["STREAMS", "Stream", "check_scenario"]
+__all__ = ["STREAMS", "Stream", "build_stream", "check_scenario", "resolve", "resolve_stream"]
