@@ -1,0 +1,241 @@
+"""The run registry: one SQLite row per run stamp, so that nothing run is lost or run twice.
+
+A row records the stamp (hash of the canonical resolved config, :func:`metabnn.config.stamp`),
+the config, the status (``running`` -> ``done``, or ``failed`` with the error), the metrics,
+the results path, versions, git commit, device, host and timestamps (UTC, ISO 8601).
+
+It is the stdlib :mod:`sqlite3` in WAL mode (readers never block the writer), and every write is
+one short ``BEGIN IMMEDIATE`` transaction retried with backoff when another process holds the
+lock, so the workers of a local sweep can record their runs concurrently into one file. (SQLite
+over a network file system is not safe; on a cluster the sweep driver alone writes, see
+:mod:`metabnn.sweep`.)
+
+Not to be confused with :mod:`metabnn.registry`, the *name* registry of streams, strategies and
+models.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+__all__ = ["RunRegistry", "STATUSES", "default_registry_path", "format_runs", "format_run"]
+
+STATUSES = ("running", "done", "failed")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    stamp TEXT PRIMARY KEY,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    strategy TEXT, stream TEXT, seed INTEGER, sweep TEXT,
+    config TEXT NOT NULL,
+    metrics TEXT, error TEXT, results_path TEXT,
+    versions TEXT, git_commit TEXT, device TEXT, host TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    started_at TEXT, finished_at TEXT, wall_time_s REAL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
+"""
+_JSON_COLUMNS = ("config", "metrics", "versions")
+
+
+def default_registry_path(out_dir: str | os.PathLike[str] = "runs") -> Path:
+    """``$METABNN_REGISTRY`` if set, else ``<out_dir>/registry.sqlite``."""
+    env = os.environ.get("METABNN_REGISTRY")
+    return Path(env) if env else Path(out_dir) / "registry.sqlite"
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+class RunRegistry:
+    """Runs by stamp in an SQLite file (created on first use).
+
+    :param path: the database file.
+    :param timeout_s: how long one write may wait for the lock, retries included.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> None:
+        self.path = Path(path)
+        self.timeout_s = timeout_s
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as con:
+            self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
+            self._retry(lambda: con.executescript(_SCHEMA))
+
+    @contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        # autocommit (isolation_level=None): transactions are the explicit BEGIN IMMEDIATE below
+        con = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
+        con.row_factory = sqlite3.Row
+        try:
+            yield con
+        finally:
+            con.close()
+
+    def _retry(self, fn: Any) -> Any:
+        deadline, delay = time.monotonic() + self.timeout_s, 0.05
+        while True:
+            try:
+                return fn()
+            except sqlite3.OperationalError as err:
+                busy = "locked" in str(err) or "busy" in str(err)
+                if not busy or time.monotonic() > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 1.0)
+
+    def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        def once() -> None:
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    con.execute(sql, params)
+                    con.execute("COMMIT")
+                except BaseException:
+                    con.execute("ROLLBACK")
+                    raise
+
+        self._retry(once)
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def start(self, stamp: str, config: dict[str, Any], *, sweep: str | None = None) -> None:
+        """Mark ``stamp`` running (a new row, or a rerun of a failed / forced one)."""
+        self._write(
+            """INSERT INTO runs (stamp, status, strategy, stream, seed, sweep, config, host,
+                                 attempts, started_at)
+               VALUES (?, 'running', ?, ?, ?, ?, ?, ?, 1, ?)
+               ON CONFLICT (stamp) DO UPDATE SET
+                 status='running', error=NULL, metrics=NULL, finished_at=NULL,
+                 sweep=COALESCE(excluded.sweep, runs.sweep), host=excluded.host,
+                 attempts=runs.attempts + 1, started_at=excluded.started_at""",
+            (stamp, config.get("strategy"), (config.get("stream") or {}).get("name"),
+             config.get("seed"), sweep, json.dumps(config, sort_keys=True), socket.gethostname(),
+             _now()),
+        )
+
+    def finish(self, stamp: str, results: dict[str, Any]) -> None:
+        """Mark ``stamp`` done with the metrics and provenance of its ``results``."""
+        self._write(
+            """UPDATE runs SET status='done', error=NULL, metrics=?, results_path=?, versions=?,
+                              git_commit=?, device=?, wall_time_s=?, finished_at=?
+               WHERE stamp=?""",
+            (json.dumps(results.get("metrics"), sort_keys=True), results.get("path"),
+             json.dumps(results.get("versions"), sort_keys=True), results.get("git_commit"),
+             results.get("device"), results.get("wall_time_s"), _now(), stamp),
+        )
+
+    def fail(self, stamp: str, error: str) -> None:
+        """Mark ``stamp`` failed with ``error`` (a one-line summary, then the traceback)."""
+        self._write(
+            "UPDATE runs SET status='failed', error=?, finished_at=? WHERE stamp=?",
+            (error, _now(), stamp),
+        )
+
+    # -- reads -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _row(row: sqlite3.Row) -> dict[str, Any]:
+        out = dict(row)
+        for key in _JSON_COLUMNS:
+            if out.get(key) is not None:
+                out[key] = json.loads(out[key])
+        return out
+
+    def get(self, stamp: str) -> dict[str, Any] | None:
+        """The row of ``stamp``, or of the only stamp starting with it; ``None`` if absent.
+
+        :raises KeyError: when a prefix matches several stamps.
+        """
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT * FROM runs WHERE stamp = ? OR stamp LIKE ? ORDER BY stamp = ? DESC",
+                (stamp, stamp.replace("%", "").replace("_", "") + "%", stamp),
+            ).fetchall()
+        if not rows:
+            return None
+        if rows[0]["stamp"] != stamp and len(rows) > 1:
+            raise KeyError(f"stamp prefix {stamp!r} matches {len(rows)} runs")
+        return self._row(rows[0])
+
+    def status(self, stamp: str) -> str | None:
+        row = self.get(stamp)
+        return None if row is None or row["stamp"] != stamp else row["status"]
+
+    def is_done(self, stamp: str) -> bool:
+        return self.status(stamp) == "done"
+
+    def list(self, **filters: Any) -> list[dict[str, Any]]:
+        """Rows (oldest first) whose columns equal the given values, e.g. ``status="done"``;
+        a ``None`` filter is ignored."""
+        allowed = {"status", "strategy", "stream", "seed", "sweep"}
+        unknown = set(filters) - allowed
+        if unknown:
+            raise ValueError(f"cannot filter runs by {sorted(unknown)}; use {sorted(allowed)}")
+        where = [(k, v) for k, v in filters.items() if v is not None]
+        sql = "SELECT * FROM runs"
+        if where:
+            sql += " WHERE " + " AND ".join(f"{k} = ?" for k, _ in where)
+        with self._connect() as con:
+            rows = con.execute(sql + " ORDER BY started_at, stamp", [v for _, v in where])
+            return [self._row(r) for r in rows.fetchall()]
+
+    def counts(self, **filters: Any) -> dict[str, int]:
+        """Number of runs per status (every status present, zeros included)."""
+        counts = dict.fromkeys(STATUSES, 0)
+        for row in self.list(**filters):
+            counts[row["status"]] += 1
+        return counts
+
+
+def format_runs(rows: list[dict[str, Any]]) -> str:
+    """Rows as a text table: stamp, status, strategy, stream, m, seed, accuracy, wall, sweep."""
+    head = (f"{'stamp':<12}  {'status':<7}  {'strategy':<10}  {'stream':<12}  {'m':>5}  "
+            f"{'seed':>4}  {'accuracy':>8}  {'wall':>6}  {'finished (UTC)':<19}  sweep")
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        metrics = r.get("metrics") or {}
+        acc = metrics.get("average_accuracy", metrics.get("final_accuracy"))
+        meta = ((r.get("config") or {}).get("optim") or {}).get("meta")
+        wall = r.get("wall_time_s")
+        lines.append(
+            f"{r['stamp']:<12}  {r['status']:<7}  {str(r['strategy'])[:10]:<10}  "
+            f"{str(r['stream'])[:12]:<12}  {'' if meta is None else f'{meta:g}':>5}  "
+            f"{'' if r['seed'] is None else r['seed']:>4}  "
+            f"{'' if acc is None else f'{100 * acc:.2f}%':>8}  "
+            f"{'' if wall is None else f'{wall:.0f}s':>6}  "
+            f"{(r['finished_at'] or '')[:19]:<19}  {r['sweep'] or ''}"
+        )
+    return "\n".join(lines)
+
+
+def format_run(row: dict[str, Any]) -> str:
+    """One row in full, one field a line; config, metrics and versions as dotted keys
+    (``config.model.hidden: [256, 256]``); the error verbatim."""
+    lines: list[str] = []
+
+    def leaves(prefix: str, node: Any) -> None:
+        if isinstance(node, dict) and node:
+            for k in sorted(node):
+                leaves(f"{prefix}.{k}", node[k])
+        else:
+            lines.append(f"{prefix}: {json.dumps(node)}")
+
+    for key, value in row.items():
+        if key == "error" and value:
+            lines.append(f"error:\n{value.rstrip()}")
+        elif isinstance(value, dict):
+            leaves(key, value)
+        else:
+            lines.append(f"{key}: {'' if value is None else value}")
+    return "\n".join(lines)

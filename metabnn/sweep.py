@@ -1,0 +1,358 @@
+"""Sweeps: a grid of runs from one YAML file, run in a local process pool or on Ray.
+
+A sweep file is a base run config, a grid over dotted config keys and a list of seeds::
+
+    name: pmnist-small
+    base: {stream: {name: pmnist, tasks: 2}, model: {hidden: [64]}}
+    grid: {strategy: [meta, naive], optim.meta: [0.0, 1.35]}
+    seeds: [0, 1]
+    plot: {x: optim.meta, y: average_accuracy, hue: strategy, xlabel: m}   # optional
+
+:func:`expand` makes the cartesian product of the grid (in file order) times the seeds: one
+validated :class:`~metabnn.config.RunConfig` per point, identified by its stamp. Every run is
+recorded in the run registry (:mod:`metabnn.runs`); a stamp already done is skipped unless
+``force``, so rerunning a sweep runs only what is not done, and a failed run is recorded with its
+error while the sweep goes on.
+
+Backends:
+
+* ``local`` — a process pool of ``workers`` spawned processes, each with ``cpus // workers``
+  torch threads; each worker records its own runs (SQLite WAL, retried writes).
+* ``ray`` — one Ray task (1 CPU) per run, on the cluster at ``ray_address`` or on a local Ray
+  started for the sweep with ``workers`` CPUs. The driver alone writes the registry (the nodes may
+  not share a file system with it, and SQLite must not live on a network file system); a node's
+  results come back with the task and are written locally if its run folder is not visible.
+  Cluster nodes need metabnn and the data root installed at the same paths.
+
+Afterwards :func:`sweep_figure` plots the metric against the swept parameter, mean +- std over
+the seeds, one line per strategy (see :func:`metabnn.figures.sweep_plot`), with a CSV next to it.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import os
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
+from metabnn.runs import RunRegistry
+
+__all__ = ["SweepSpec", "SweepRun", "load_sweep", "expand", "run_sweep", "sweep_figure",
+           "BACKENDS"]
+
+BACKENDS = ("local", "ray")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A parsed sweep file (:func:`load_sweep`)."""
+
+    name: str = field(metadata={"help": "sweep name: W&B group, registry column, figure folder"})
+    base: dict[str, Any] = field(
+        default_factory=dict, metadata={"help": "the (partial) run config every run starts from"})
+    grid: tuple[tuple[str, tuple[Any, ...]], ...] = field(
+        default=(), metadata={"help": "(dotted config key, values) pairs, crossed in this order"})
+    seeds: tuple[int, ...] = field(default=(0,), metadata={"help": "seeds of every grid point"})
+    plot: dict[str, str] = field(default_factory=dict,
+                                 metadata={"help": "x, y (a metric), hue and xlabel of the "
+                                                   "sweep figure"})
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One expanded run: its config, stamp and grid point (``{key: value, "seed": s}``)."""
+
+    config: RunConfig
+    stamp: str
+    point: dict[str, Any]
+
+
+def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
+    """Read a sweep YAML (or JSON) file; unknown top-level keys are errors."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(Path(path).read_text()) or {}
+    except OSError as err:
+        raise ConfigError(f"sweep file {path}: {err.strerror}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"sweep file {path}: expected a mapping at the top level")
+    unknown = set(data) - {"name", "base", "grid", "seeds", "plot"}
+    if unknown:
+        raise ConfigError(f"sweep file {path}: unknown keys {sorted(unknown)}; "
+                          "expected name, base, grid, seeds, plot")
+    grid = data.get("grid") or {}
+    if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
+        raise ConfigError(f"sweep file {path}: grid must map dotted keys to non-empty lists")
+    seeds = data.get("seeds", [0])
+    plot = data.get("plot") or {}
+    if not isinstance(plot, dict) or set(plot) - {"x", "y", "hue", "xlabel"}:
+        raise ConfigError(f"sweep file {path}: plot takes x, y, hue and xlabel")
+    if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
+        raise ConfigError(f"sweep file {path}: seeds must be a list of integers")
+    return SweepSpec(name=str(data.get("name") or Path(path).stem), base=data.get("base") or {},
+                     grid=tuple((k, tuple(v)) for k, v in grid.items()), seeds=tuple(seeds),
+                     plot=dict(plot))
+
+
+def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    for key in parents:
+        data = data.setdefault(key, {})
+    data[leaf] = value
+
+
+def expand(spec: SweepSpec, validate: Callable[[RunConfig], RunConfig] | None = None
+           ) -> list[SweepRun]:
+    """Grid x seeds -> runs (file order, seeds innermost); duplicates of a stamp dropped.
+
+    ``validate`` (e.g. :func:`metabnn.runner.validate`) checks every config before any run
+    starts, so a typo fails the sweep at once rather than after hours.
+    """
+    keys = [k for k, _ in spec.grid]
+    runs: dict[str, SweepRun] = {}
+    for values in itertools.product(*(v for _, v in spec.grid)):
+        for seed in spec.seeds:
+            data = json.loads(json.dumps(spec.base))  # deep copy
+            point = dict(zip(keys, values))
+            for key, value in point.items():
+                _set(data, key, value)
+            data["seed"] = seed
+            try:
+                config = from_dict(RunConfig, data).validate()
+                config = validate(config) if validate is not None else config
+            except ConfigError as err:
+                raise ConfigError(f"sweep point {point} seed {seed}: {err}") from None
+            s = stamp(config)
+            runs.setdefault(s, SweepRun(config, s, {**point, "seed": seed}))
+    return list(runs.values())
+
+
+def _label(run: SweepRun) -> str:
+    return " ".join(f"{k}={v}" for k, v in run.point.items())
+
+
+def _threads(workers: int) -> int:
+    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+
+
+def _local_task(config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """One run in a pool worker; it records itself in the registry. Never raises."""
+    import torch
+
+    from metabnn.runner import run
+
+    torch.set_num_threads(opts.pop("threads"))
+    cfg = from_dict(RunConfig, config)
+    folder = Path(opts["out_dir"]) / stamp(cfg)
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(folder / "log.txt", "a") as fh:
+        try:
+            results = run(cfg, progress=False, log=lambda s: print(s, file=fh, flush=True),
+                          **opts)
+        except BaseException as err:  # recorded as failed by run(); the sweep goes on
+            return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
+    return {"status": "skipped" if results.get("skipped") else "done",
+            "metrics": results["metrics"], "wall_time_s": results.get("wall_time_s")}
+
+
+def _ray_task(config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
+    """One run as a Ray task: not recorded here (the driver records); raises on failure."""
+    import torch
+
+    from metabnn.runner import run
+
+    torch.set_num_threads(opts.pop("threads"))
+    return run(from_dict(RunConfig, config), progress=False, log=lambda s: None, record=False,
+               **opts)
+
+
+def _run_local(todo: list[SweepRun], opts: dict[str, Any], workers: int, db: RunRegistry,
+               report: Callable[[SweepRun, dict[str, Any]], None]) -> None:
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    opts = {**opts, "registry": str(db.path), "threads": _threads(workers)}
+    ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_local_task, to_dict(r.config), dict(opts)): r for r in todo}
+        for future in as_completed(futures):
+            r = futures[future]
+            try:
+                outcome = future.result()
+            except BaseException as err:  # the worker process died (killed, out of memory...)
+                outcome = {"status": "failed", "error": f"worker died: {type(err).__name__}: {err}"}
+                db.fail(r.stamp, outcome["error"])
+            report(r, outcome)
+
+
+def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: str | None,
+             db: RunRegistry, report: Callable[[SweepRun, dict[str, Any]], None]) -> None:
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]'") from None
+    from metabnn.figures import write_run_figures
+    from metabnn.results import write_json_atomic
+
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=address, num_cpus=None if address else workers,
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+    try:
+        task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
+        pending = {}
+        for r in todo:
+            db.start(r.stamp, to_dict(r.config), sweep=opts["sweep"])  # running = dispatched
+            pending[task.remote(to_dict(r.config), {**opts, "threads": 1})] = r
+        while pending:
+            (ref,), _ = ray.wait(list(pending), num_returns=1)
+            r = pending.pop(ref)
+            try:
+                results = ray.get(ref)
+            except Exception as err:
+                cause = getattr(err, "cause", None) or err
+                error = f"{type(cause).__name__}: {cause}"
+                db.fail(r.stamp, f"{error}\n{err}")
+                report(r, {"status": "failed", "error": error})
+                continue
+            path = Path(results["path"])
+            if not path.exists():  # the node's file system is not ours: write it here
+                body = {k: v for k, v in results.items() if k not in ("path", "skipped")}
+                write_json_atomic(path, body)
+                write_run_figures(body, path.parent)
+            db.finish(r.stamp, results)
+            report(r, {"status": "done", "metrics": results["metrics"],
+                       "wall_time_s": results.get("wall_time_s")})
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_sweep(
+    spec: SweepSpec,
+    *,
+    backend: str = "local",
+    workers: int = 1,
+    ray_address: str | None = None,
+    out_dir: str | Path = "runs",
+    registry: str | Path | None = None,
+    data_root: str | Path | None = None,
+    device: str = "cpu",
+    force: bool = False,
+    wandb: str = "disabled",
+    wandb_reason: str = "",
+    log: Callable[[str], Any] = print,
+) -> dict[str, Any]:
+    """Run every point of ``spec`` not done yet (all with ``force``); return a summary.
+
+    The summary has the counts (``runs``, ``ran``, ``skipped``, ``done``, ``failed``), the
+    registry's counts for this sweep, and the figure and CSV paths.
+    """
+    from metabnn.data import resolve_data_root
+    from metabnn.runner import validate
+    from metabnn.runs import default_registry_path
+
+    if backend not in BACKENDS:
+        raise ConfigError(f"--backend {backend!r} is invalid: use one of {', '.join(BACKENDS)}")
+    if workers < 1:
+        raise ConfigError(f"--workers {workers} is invalid: must be >= 1")
+    runs = expand(spec, validate)
+    db = RunRegistry(registry if registry is not None else default_registry_path(out_dir))
+    todo = [r for r in runs if force or not db.is_done(r.stamp)]
+    log(f"sweep {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
+        f"running {len(todo)} on {backend} ({workers} worker{'s' * (workers > 1)}); "
+        f"registry {db.path}")
+    opts = {"data_root": str(resolve_data_root(data_root).resolve()), "device": device,
+            "out_dir": str(Path(out_dir).resolve()), "force": force, "wandb": wandb,
+            "wandb_reason": wandb_reason, "sweep": spec.name}
+    counts = {"runs": len(runs), "ran": 0, "skipped": len(runs) - len(todo), "done": 0,
+              "failed": 0}
+
+    def report(r: SweepRun, outcome: dict[str, Any]) -> None:
+        status = outcome["status"]
+        counts["skipped" if status == "skipped" else "ran"] += 1
+        counts["failed" if status == "failed" else "done"] += status != "skipped"
+        n = counts["ran"] + counts["skipped"] - (len(runs) - len(todo))
+        if status == "failed":
+            detail = outcome["error"].splitlines()[0]
+        else:
+            m = outcome["metrics"]
+            key = "average_accuracy" if "average_accuracy" in m else "final_accuracy"
+            detail = (f"{key.replace('_', ' ')} {100 * m[key]:.2f}% "
+                      f"({outcome.get('wall_time_s') or 0:.1f}s)")
+        log(f"[{n}/{len(todo)}] {status:<7} {r.stamp} {_label(r)}: {detail}")
+
+    try:
+        if todo and backend == "local":
+            _run_local(todo, opts, workers, db, report)
+        elif todo:
+            _run_ray(todo, opts, workers, ray_address, db, report)
+    except KeyboardInterrupt:
+        log("sweep interrupted: rerun it to run what is not done")
+        raise
+    stamps = {r.stamp for r in runs}
+    status = [row["status"] for row in db.list() if row["stamp"] in stamps]
+    counts["registry"] = {s: status.count(s) for s in ("done", "failed", "running")}
+    counts.update(sweep_figure(spec, runs, db, Path(out_dir) / "sweeps" / spec.name))
+    return counts
+
+
+def _x_and_hue(spec: SweepSpec) -> tuple[str | None, str | None]:
+    keys = [k for k, _ in spec.grid]
+    numeric = [k for k, v in spec.grid
+               if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)]
+    x = spec.plot.get("x") or (numeric[0] if numeric else (keys[0] if keys else None))
+    others = [k for k in keys if k != x]
+    hue = spec.plot.get("hue") or (others[0] if len(others) == 1 else None)
+    if hue is None and others:
+        hue = ", ".join(others)
+    return x, hue
+
+
+def sweep_figure(spec: SweepSpec, runs: list[SweepRun], db: RunRegistry, folder: Path
+                 ) -> dict[str, Any]:
+    """``folder/results.csv`` (one row per done run), ``folder/summary.csv`` (mean, std, n per
+    point over seeds) and ``folder/sweep.{png,svg}``."""
+    from metabnn.figures import save_figure, sweep_plot, sweep_summary
+
+    y = spec.plot.get("y", "average_accuracy")
+    x, hue = _x_and_hue(spec)
+    rows = []
+    for r in runs:
+        row = db.get(r.stamp)
+        if row is None or row["status"] != "done" or row["stamp"] != r.stamp:
+            continue
+        values = {k: v for k, v in r.point.items()}
+        if hue is not None and hue not in values:  # several other keys: one combined label
+            values[hue] = " ".join(f"{k}={r.point[k]}" for k in hue.split(", "))
+        rows.append({"stamp": r.stamp, **values, **{
+            k: v for k, v in (row["metrics"] or {}).items() if isinstance(v, (int, float))}})
+    if not rows:
+        return {"figure": None, "csv": None}
+    folder.mkdir(parents=True, exist_ok=True)
+    columns = list(dict.fromkeys(k for row in rows for k in row))
+    with open(folder / "results.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    if x is None:
+        return {"figure": None, "csv": str(folder / "results.csv")}
+    summary = sweep_summary(rows, x=x, y=y, hue=hue)
+    with open(folder / "summary.csv", "w", newline="") as fh:
+        writer = csv.DictWriter(fh, list(summary[0]))
+        writer.writeheader()
+        writer.writerows(summary)
+    out = {"csv": str(folder / "results.csv"), "summary": summary}
+    try:
+        fig = sweep_plot(rows, x=x, y=y, hue=hue, title=spec.name, xlabel=spec.plot.get("xlabel"))
+        paths = save_figure(fig, folder / "sweep")
+    except Exception:  # a figure must not hide the runs' results; the CSVs hold them
+        return {**out, "figure": None, "figure_error": traceback.format_exc(limit=1)}
+    return {**out, "figure": str(paths[0])}

@@ -1,0 +1,139 @@
+"""The run registry: rows, concurrency, and how runner.run uses it (skip done, record failures)."""
+
+from __future__ import annotations
+
+import multiprocessing
+import sqlite3
+import threading
+import time
+
+import pytest
+
+from metabnn.cli import main
+from metabnn.config import RunConfig, from_dict, stamp
+from metabnn.runner import run
+from metabnn.runs import RunRegistry, format_runs
+
+TINY = {
+    "stream": {"name": "pmnist", "tasks": 2, "scenario": "task", "train_per_task": 500,
+               "test_per_task": 200},
+    "model": {"name": "bnn", "hidden": [32]},
+    "train": {"epochs": 1},
+}
+RESULTS = {"metrics": {"average_accuracy": 0.5}, "path": "/x/results.json", "wall_time_s": 1.5,
+           "versions": {"torch": "2"}, "git_commit": "abc", "device": "cpu"}
+
+
+def test_lifecycle_running_done_failed(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    db.start("aaaa00000001", {"strategy": "meta", "stream": {"name": "pmnist"}, "seed": 3})
+    assert db.status("aaaa00000001") == "running" and not db.is_done("aaaa00000001")
+    db.finish("aaaa00000001", RESULTS)
+    row = db.get("aaaa00000001")
+    assert row["status"] == "done" and row["metrics"] == {"average_accuracy": 0.5}
+    assert (row["strategy"], row["stream"], row["seed"]) == ("meta", "pmnist", 3)
+    assert row["versions"] == {"torch": "2"} and row["device"] == "cpu"
+    assert row["started_at"] <= row["finished_at"] and row["attempts"] == 1
+
+    db.start("aaaa00000002", {"strategy": "naive"})
+    db.fail("aaaa00000002", "ValueError: boom\ntraceback...")
+    assert db.get("aaaa00000002")["error"].startswith("ValueError: boom")
+    db.start("aaaa00000002", {"strategy": "naive"})  # a rerun clears the error
+    row = db.get("aaaa00000002")
+    assert row["status"] == "running" and row["error"] is None and row["attempts"] == 2
+
+    assert db.counts() == {"running": 1, "done": 1, "failed": 0}
+    assert [r["stamp"] for r in db.list(strategy="meta")] == ["aaaa00000001"]
+    with pytest.raises(KeyError, match="matches 2 runs"):
+        db.get("aaaa")
+    assert db.get("aaaa00000002")["stamp"] == "aaaa00000002"
+    assert db.get("ffff") is None
+    with pytest.raises(ValueError, match="cannot filter"):
+        db.list(colour="red")
+    assert "aaaa00000001  done" in format_runs(db.list())
+
+
+def _writer(path: str, worker: int, n: int) -> None:
+    db = RunRegistry(path, timeout_s=60)
+    for i in range(n):
+        s = f"{worker:04d}{i:08d}"
+        db.start(s, {"strategy": "meta", "seed": i})
+        db.finish(s, RESULTS)
+
+
+def test_concurrent_writers_lose_nothing(tmp_path):
+    path = str(tmp_path / "r.sqlite")
+    RunRegistry(path)
+    ctx = multiprocessing.get_context("fork")  # the children only touch sqlite
+    procs = [ctx.Process(target=_writer, args=(path, w, 25)) for w in range(4)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+    assert all(p.exitcode == 0 for p in procs)
+    assert RunRegistry(path).counts() == {"running": 0, "done": 100, "failed": 0}
+    with sqlite3.connect(path) as con:
+        assert con.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_a_write_waits_for_a_held_lock_then_succeeds(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite", timeout_s=20)
+    db.start("bbbb00000001", {})
+    holder = sqlite3.connect(db.path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN IMMEDIATE")  # another process holding the write lock for 1.5 s
+    threading.Timer(1.5, lambda: holder.execute("COMMIT")).start()
+    t0 = time.monotonic()
+    db.finish("bbbb00000001", RESULTS)  # sqlite's own 5 s busy timeout or our retries
+    assert time.monotonic() - t0 >= 1.0 and db.is_done("bbbb00000001")
+    holder.close()
+
+
+def test_runner_records_skips_done_and_forces(data_root, tmp_path):
+    config = from_dict(RunConfig, TINY)
+    quiet = {"data_root": data_root, "out_dir": tmp_path, "progress": False, "log": lambda s: None}
+    first = run(config, **quiet)
+    db = RunRegistry(tmp_path / "registry.sqlite")  # the default: <out>/registry.sqlite
+    row = db.get(stamp(config))
+    assert row["status"] == "done" and row["results_path"] == first["path"]
+    assert row["metrics"]["average_accuracy"] == first["metrics"]["average_accuracy"]
+    assert row["git_commit"] == first["git_commit"] and row["config"]["seed"] == 0
+
+    lines: list[str] = []
+    again = run(config, **{**quiet, "log": lines.append})
+    assert again["skipped"] is True and again["accuracy_matrix"] == first["accuracy_matrix"]
+    assert "already done, skipped" in lines[0] and len(lines) == 1  # nothing trained
+    assert db.get(stamp(config))["attempts"] == 1
+
+    forced = run(config, **quiet, force=True)
+    assert "skipped" not in forced and db.get(stamp(config))["attempts"] == 2
+    assert forced["accuracy_matrix"] == first["accuracy_matrix"]  # same seed, same numbers
+
+
+def test_runner_records_a_failure_with_its_error(tmp_path):
+    config = from_dict(RunConfig, TINY)
+    with pytest.raises(Exception, match="METABNN_DATA"):
+        run(config, data_root=tmp_path / "no-data", out_dir=tmp_path, progress=False,
+            log=lambda s: None)
+    row = RunRegistry(tmp_path / "registry.sqlite").get(stamp(config))
+    assert row["status"] == "failed" and row["finished_at"]
+    assert row["error"].startswith("DataNotFoundError") and "Traceback" in row["error"]
+
+
+def test_cli_runs_list_and_show(tmp_path, capsys):
+    db = RunRegistry(tmp_path / "registry.sqlite")
+    db.start("cccc00000001", {"strategy": "meta", "stream": {"name": "pmnist"}, "seed": 0,
+                              "optim": {"meta": 1.35}})
+    db.finish("cccc00000001", RESULTS)
+    db.start("dddd00000001", {"strategy": "naive", "stream": {"name": "pmnist"}, "seed": 1})
+    db.fail("dddd00000001", "RuntimeError: out of memory")
+    assert main(["runs", "--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "cccc00000001  done" in out and "50.00%" in out and "1.35" in out
+    assert "2 runs: 1 done, 1 failed, 0 running" in out
+    assert main(["runs", "--out", str(tmp_path), "--status", "failed"]) == 0
+    out = capsys.readouterr().out
+    assert "dddd00000001" in out and "cccc00000001" not in out
+    assert main(["runs", "--registry", str(db.path), "show", "dddd"]) == 0
+    out = capsys.readouterr().out
+    assert "status: failed" in out and "error:\nRuntimeError: out of memory" in out
+    assert main(["runs", "--out", str(tmp_path / "none")]) == 2

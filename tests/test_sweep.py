@@ -1,0 +1,128 @@
+"""Sweeps: grid expansion, a local process-pool sweep, a Ray sweep on a local Ray instance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from metabnn.cli import main
+from metabnn.config import ConfigError
+from metabnn.runner import validate
+from metabnn.runs import RunRegistry
+from metabnn.sweep import SweepSpec, expand, load_sweep, run_sweep
+
+REPO = Path(__file__).resolve().parents[1]
+TINY = {
+    "stream": {"name": "pmnist", "tasks": 2, "scenario": "task", "train_per_task": 500,
+               "test_per_task": 200},
+    "model": {"name": "bnn", "hidden": [32]},
+    "train": {"epochs": 1},
+}
+
+
+def tiny(name: str, grid: dict, seeds=(0, 1), base: dict | None = None) -> SweepSpec:
+    return SweepSpec(name=name, base=base or TINY, seeds=tuple(seeds),
+                     grid=tuple((k, tuple(v)) for k, v in grid.items()))
+
+
+def test_expand_is_the_grid_product_times_seeds_in_file_order():
+    runs = expand(tiny("t", {"strategy": ["meta", "naive"], "optim.meta": [0.0, 1.35]}))
+    assert [r.point for r in runs] == [
+        {"strategy": s, "optim.meta": m, "seed": k}
+        for s in ("meta", "naive") for m in (0.0, 1.35) for k in (0, 1)]
+    assert runs[3].config.strategy == "meta" and runs[3].config.optim.meta == 1.35
+    assert runs[3].config.seed == 1 and runs[3].config.stream.train_per_task == 500
+    assert len({r.stamp for r in runs}) == 8
+    # a repeated grid value is the same run: one stamp, run once
+    assert len(expand(tiny("t", {"optim.meta": [1.0, 1.0]}, seeds=[0]))) == 1
+
+
+def test_bad_sweeps_fail_before_any_run(tmp_path):
+    with pytest.raises(ConfigError, match="unknown config key optim.mta"):
+        expand(tiny("t", {"optim.mta": [1.0]}))
+    with pytest.raises(Exception, match="unknown strategy 'nope'"):
+        expand(tiny("t", {"strategy": ["meta", "nope"]}), validate)
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("name: x\ngrid: {optim.meta: 1.0}\n")
+    with pytest.raises(ConfigError, match="grid must map dotted keys to non-empty lists"):
+        load_sweep(bad)
+    bad.write_text("name: x\ngirdd: {}\n")
+    with pytest.raises(ConfigError, match="unknown keys"):
+        load_sweep(bad)
+
+
+def test_shipped_example_is_2_strategies_x_2_m_x_2_seeds(capsys):
+    spec = load_sweep(REPO / "examples" / "sweeps" / "pmnist-small.yaml")
+    runs = expand(spec, validate)
+    assert len(runs) == 8 and {r.config.strategy for r in runs} == {"meta", "naive"}
+    assert {r.config.optim.meta for r in runs} == {0.0, 1.35}
+    assert {r.config.seed for r in runs} == {0, 1}
+
+
+@pytest.fixture(scope="module")
+def local_sweep(data_root, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sweep")
+    lines: list[str] = []
+    spec = tiny("six", {"optim.meta": [0.0, 1.35, 3.0]})
+    summary = run_sweep(spec, backend="local", workers=2, out_dir=out, data_root=data_root,
+                        log=lines.append)
+    return spec, summary, out, lines
+
+
+def test_local_sweep_of_six_with_two_workers_records_six(local_sweep):
+    spec, summary, out, lines = local_sweep
+    assert summary["ran"] == 6 and summary["done"] == 6 and summary["failed"] == 0
+    db = RunRegistry(out / "registry.sqlite")
+    rows = db.list(sweep="six")
+    assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
+    assert {r["stamp"] for r in rows} == {r.stamp for r in expand(spec)}
+    assert len({r["host"] for r in rows}) == 1 and len(lines) == 1 + 6  # header + one per run
+    for r in rows:  # each run folder: results, figures, the run's own log
+        folder = out / r["stamp"]
+        for name in ("results.json", "forgetting_curves.png", "forgetting_curves.svg",
+                     "accuracy_matrix.png", "accuracy_matrix.svg", "log.txt"):
+            assert (folder / name).exists(), name
+    # the sweep figure and its table: mean +- std over the 2 seeds of each m
+    assert Path(summary["figure"]).exists() and Path(summary["csv"]).exists()
+    assert [(s["optim.meta"], s["n"]) for s in summary["summary"]] == [(0.0, 2), (1.35, 2),
+                                                                       (3.0, 2)]
+
+
+def test_rerun_skips_done_and_failures_are_recorded_while_the_sweep_goes_on(local_sweep,
+                                                                            data_root, capsys):
+    spec, _, out, _ = local_sweep
+    again = run_sweep(spec, out_dir=out, data_root=data_root, log=lambda s: None)
+    assert (again["ran"], again["skipped"], again["registry"]["done"]) == (0, 6, 6)
+    # one more point that fails at run time (a test set of one image: BatchNorm cannot use
+    # batch statistics of one sample) next to one already done
+    mixed = tiny("mixed", {"stream.test_per_task": [200, 1]}, seeds=[0],
+                 base={**TINY, "optim": {"meta": 0.0}})
+    lines: list[str] = []
+    summary = run_sweep(mixed, out_dir=out, data_root=data_root, log=lines.append)
+    assert (summary["ran"], summary["failed"], summary["skipped"]) == (1, 1, 1)
+    failed = RunRegistry(out / "registry.sqlite").list(status="failed")
+    assert len(failed) == 1 and "Expected more than 1 value per channel" in failed[0]["error"]
+    assert any(" failed " in s and "ValueError" in s for s in lines)
+    # rerunning would run exactly the failed one again
+    yaml = out / "mixed.yaml"
+    yaml.write_text(
+        "name: mixed\nbase: {stream: {name: pmnist, tasks: 2, scenario: task, train_per_task: "
+        "500}, model: {name: bnn, hidden: [32]}, train: {epochs: 1}, optim: {meta: 0.0}}\n"
+        "grid: {stream.test_per_task: [200, 1]}\nseeds: [0]\n")
+    assert main(["sweep", str(yaml), "--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "done" in printed and "failed" in printed and "2 runs, 1 to run" in printed
+
+
+@pytest.mark.slow  # ~30 s: starting Ray and its workers' torch imports
+def test_ray_sweep_of_four_on_a_local_ray_records_four(data_root, tmp_path):
+    pytest.importorskip("ray", reason="the ray extra: pip install -e '.[ray]'")
+    spec = tiny("ray4", {"optim.meta": [0.0, 1.35]})
+    summary = run_sweep(spec, backend="ray", workers=2, out_dir=tmp_path, data_root=data_root,
+                        log=lambda s: None)
+    assert (summary["ran"], summary["done"], summary["failed"]) == (4, 4, 0)
+    rows = RunRegistry(tmp_path / "registry.sqlite").list(sweep="ray4")
+    assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}
+    assert all((tmp_path / r["stamp"] / "accuracy_matrix.png").exists() for r in rows)
+    assert Path(summary["figure"]).exists()
