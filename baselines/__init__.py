@@ -1,6 +1,17 @@
-"""Continual-learning strategies, registered by name in :data:`STRATEGIES`."""
+"""Continual-learning strategies, registered by name in :data:`STRATEGIES`.
 
-from baselines import meta  # noqa: F401  (registers)
-from baselines.registry import STRATEGIES
+Importing this package registers every strategy without importing Avalanche: each factory
+imports its Avalanche pieces when it builds a strategy. ``metabnn list strategies`` prints
+:func:`strategy_table`.
+"""
 
-__all__ = ["STRATEGIES"]
+from baselines import bop, ewc, joint, meta, regularization, rehearsal  # noqa: F401 (registers)
+from baselines.registry import (
+    STRATEGIES,
+    check_strategy,
+    hyperparameters,
+    strategy_record,
+    strategy_table,
+)
+
+__all__ = ["STRATEGIES", "check_strategy", "hyperparameters", "strategy_record", "strategy_table"]

@@ -1,4 +1,10 @@
-"""``meta``: the metaplastic BNN of Laborieux et al. (2021); ``meta = 0`` is the plain BNN."""
+"""``meta`` and ``naive``: the metaplastic network of Laborieux et al. (2021) and its m = 0 twin.
+
+On the binary MLP, ``meta`` scales the Adam steps that move a hidden weight toward zero by
+:math:`f_{meta} = 1 - \\tanh^2(m |W_h|)`; on the full-precision MLP the same rule acts on the real
+weights of its ``nn.Linear`` layers (paper Fig. 2f). ``naive`` is the same strategy with m = 0:
+plain Adam (the plain BNN on ``--model bnn``).
+"""
 
 from __future__ import annotations
 
@@ -7,42 +13,49 @@ from typing import Any
 
 from torch import nn
 
+from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
 from baselines.registry import STRATEGIES
 from metabnn.config import RunConfig
-from metabnn.seeding import derived_seed
+from metabnn.layers import BinaryLayer
 
-__all__ = ["metaplastic"]
+__all__ = ["metaplastic", "naive"]
 
 
 @STRATEGIES.register(
     "meta",
-    description="MetaplasticAdam: steps toward zero scaled by 1 - tanh^2(m|W_h|)",
+    description="MetaplasticAdam: steps toward zero scaled by 1 - tanh^2(m|W|) "
+    "(BNN: hidden weights; MLP: real weights, Fig. 2f)",
     scenarios=("task", "domain", "class"),
-    params={
-        "optim.meta": (1.35, "Laborieux et al. 2021, Fig. 2d"),
-        "optim.lr": (0.005, "Laborieux et al. 2021, Methods"),
-        "optim.weight_decay": (1e-7, "reference code"),
-    },
-    optimizer_reset="per experience (optim.reset_per_experience)",
+    params={"optim.meta": (1.35, "Laborieux et al. 2021, Fig. 2d"), **ADAM_PARAMS},
+    optimizer_reset=OPTIMIZER_RESET,
 )
 def metaplastic(
     model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]
 ) -> Any:
     from metabnn.strategies import MetaplasticStrategy
 
-    o, t = config.optim, config.train
-    return MetaplasticStrategy(
-        model=model,
-        meta=o.meta,
-        lr=o.lr,
-        betas=o.betas,
-        eps=o.eps,
-        weight_decay=o.weight_decay,
-        reset_optimizer=o.reset_per_experience,
-        train_mb_size=t.batch_size,
-        train_epochs=t.epochs,
-        eval_mb_size=t.eval_batch_size,
-        device=device,
-        plugins=plugins,
-        seed=derived_seed(config.seed, "order"),
-    )
+    strategy = MetaplasticStrategy(**strategy_kwargs(model, config, device=device,
+                                                     plugins=plugins))
+    binary = any(isinstance(m, BinaryLayer) for m in model.modules())
+    strategy.record = {
+        "meta": config.optim.meta,
+        "consolidated": "hidden weights of the binary layers" if binary
+        else "real weights of the Linear/Conv layers (full-precision metaplasticity, Fig. 2f)",
+    }
+    return strategy
+
+
+@STRATEGIES.register(
+    "naive",
+    description="plain Adam fine-tuning, task after task (meta with m = 0; ignores optim.meta)",
+    scenarios=("task", "domain", "class"),
+    params=dict(ADAM_PARAMS),
+    optimizer_reset=OPTIMIZER_RESET,
+)
+def naive(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
+    from metabnn.strategies import MetaplasticStrategy
+
+    strategy = MetaplasticStrategy(**strategy_kwargs(model, config, device=device,
+                                                     plugins=plugins, meta=0.0))
+    strategy.record = {"meta": 0.0}
+    return strategy
