@@ -11,7 +11,8 @@ gradient, as in the reference code and ``torch.optim.Adam``):
 
 with :math:`\\phi = m_t` for groups whose ``meta`` is 0 and
 :math:`\\phi = m_t \\cdot f_{meta}(W; m)` where :math:`\\operatorname{sign}(W) m_t > 0` (the step
-shrinks :math:`|W|`), :math:`\\phi = m_t` elsewhere (see :mod:`metabnn.metaplasticity`).
+shrinks :math:`|W|`), :math:`\\phi = m_t` elsewhere (see :mod:`metabnn.metaplasticity`; the
+in-place and fused forms here compute its ``scale_toward_zero_``, and the tests hold them to it).
 Moments and bias correction are exactly ``torch.optim.Adam``'s, so ``meta = 0`` *is* Adam.
 
 The per-layer :math:`m` is the param-group key ``"meta"``. Which parameters are hidden weights
@@ -20,8 +21,10 @@ is declared by their layer: :func:`metaplastic_param_groups` puts the weights of
 (biases, BatchNorm) in a group with ``meta = 0``, as the reference code does for 1-d tensors.
 Hidden weights are not clipped.
 
-The update runs as ``torch._foreach_*`` ops over each group (one kernel per op on CUDA, no host
-synchronisation: step counts are Python ints).
+The update is in place, with two reusable work buffers per parameter (no allocation per step),
+and never synchronises with the device (step counts are Python ints). ``fused=True`` runs the
+whole update of a parameter as one ``torch.compile``'d kernel (one pass over memory instead of
+about ten; compiling costs seconds once per process, so it pays off on long runs and on GPUs).
 """
 
 from __future__ import annotations
@@ -34,7 +37,6 @@ import torch
 from torch import nn
 
 from metabnn.layers import BinaryLayer
-from metabnn.metaplasticity import scale_toward_zero_
 
 __all__ = ["MetaplasticAdam", "metaplastic_param_groups"]
 
@@ -55,6 +57,8 @@ class MetaplasticAdam(torch.optim.Optimizer):
         eps: float = 1e-8,
         weight_decay: float = 1e-7,
         meta: float = 0.0,
+        *,
+        fused: bool = False,
     ) -> None:
         if lr < 0:
             raise ValueError(f"lr must be >= 0, got {lr}")
@@ -64,6 +68,8 @@ class MetaplasticAdam(torch.optim.Optimizer):
             raise ValueError(f"meta must be >= 0, got {meta}")
         defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, meta=meta)
         super().__init__(params, defaults)
+        self.fused = fused
+        self._buffers: dict[torch.Tensor, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @torch.no_grad()
     def step(self, closure: Callable[[], float] | None = None) -> float | None:  # type: ignore[override]
@@ -72,40 +78,96 @@ class MetaplasticAdam(torch.optim.Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if params:
-                self._update_group(group, params)
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["step"] = 0
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                state["step"] += 1
+                t = state["step"]
+                update = self._update_fused if self.fused else self._update
+                update(
+                    p, p.grad, state["exp_avg"], state["exp_avg_sq"],
+                    step_size=group["lr"] / (1 - beta1**t),
+                    bc2_sqrt=math.sqrt(1 - beta2**t),
+                    beta1=beta1, beta2=beta2, eps=group["eps"],
+                    weight_decay=group["weight_decay"], meta=group["meta"],
+                )
         return loss
 
-    def _update_group(self, group: dict[str, Any], params: list[torch.Tensor]) -> None:
-        beta1, beta2 = group["betas"]
-        lr, eps, wd, meta = group["lr"], group["eps"], group["weight_decay"], group["meta"]
-        grads = [p.grad for p in params]
-        if wd != 0:
-            grads = torch._foreach_add(grads, params, alpha=wd)
-        exp_avgs, exp_avg_sqs, step_sizes, bc2_sqrts = [], [], [], []
-        for p in params:
-            state = self.state[p]
-            if not state:
-                state["step"] = 0
-                state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-            state["step"] += 1
-            t = state["step"]
-            exp_avgs.append(state["exp_avg"])
-            exp_avg_sqs.append(state["exp_avg_sq"])
-            step_sizes.append(-lr / (1 - beta1**t))
-            bc2_sqrts.append(math.sqrt(1 - beta2**t))
-        torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
-        torch._foreach_mul_(exp_avg_sqs, beta2)
-        torch._foreach_addcmul_(exp_avg_sqs, grads, grads, 1 - beta2)
-        denoms = torch._foreach_sqrt(exp_avg_sqs)
-        torch._foreach_div_(denoms, bc2_sqrts)
-        torch._foreach_add_(denoms, eps)
-        numerators = (
-            [scale_toward_zero_(a, p, meta) for a, p in zip(exp_avgs, params)] if meta else exp_avgs
+    def _scratch(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # Two work buffers per parameter, kept out of the state dict: allocating fresh
+        # megabyte-sized temporaries every step costs more than the arithmetic on CPU.
+        buffers = self._buffers.get(p)
+        if buffers is None or buffers[0].shape != p.shape or buffers[0].device != p.device:
+            buffers = (torch.empty_like(p), torch.empty_like(p))
+            self._buffers[p] = buffers
+        return buffers
+
+    def _update(
+        self, p: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor,
+        exp_avg_sq: torch.Tensor, *, step_size: float, bc2_sqrt: float, beta1: float,
+        beta2: float, eps: float, weight_decay: float, meta: float,
+    ) -> None:
+        tmp, num = self._scratch(p)
+        if weight_decay != 0:
+            grad = torch.add(grad, p, alpha=weight_decay, out=num)
+        exp_avg.lerp_(grad, 1 - beta1)
+        exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        if meta:
+            # num = m - t * max(t m, 0) with t = tanh(|meta| W): m scaled by f_meta where the
+            # step shrinks |W| (see metaplasticity.scale_toward_zero_, the reference form).
+            torch.mul(p, abs(meta), out=tmp).tanh_()
+            torch.mul(tmp, exp_avg, out=num).clamp_min_(0.0).mul_(tmp)
+            torch.sub(exp_avg, num, out=num)
+        else:
+            num = exp_avg
+        denom = torch.sqrt(exp_avg_sq, out=tmp).div_(bc2_sqrt).add_(eps)
+        p.addcdiv_(num, denom, value=-step_size)
+
+    def _update_fused(
+        self, p: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor,
+        exp_avg_sq: torch.Tensor, *, step_size: float, bc2_sqrt: float, beta1: float,
+        beta2: float, eps: float, weight_decay: float, meta: float,
+    ) -> None:
+        # Step-dependent scalars travel as 0-d tensors so the kernel is compiled once, and the
+        # flat views let one dynamic-shape kernel serve every parameter.
+        scalars = torch.tensor([step_size, bc2_sqrt], dtype=p.dtype, device=p.device)
+        _fused_kernel()(
+            p.view(-1), grad.reshape(-1), exp_avg.view(-1), exp_avg_sq.view(-1), scalars,
+            beta1, beta2, eps, weight_decay, abs(meta),
         )
-        torch._foreach_addcdiv_(params, numerators, denoms, step_sizes)
+
+
+def _fused_step(
+    p: torch.Tensor, grad: torch.Tensor, exp_avg: torch.Tensor, exp_avg_sq: torch.Tensor,
+    scalars: torch.Tensor, beta1: float, beta2: float, eps: float, weight_decay: float,
+    meta: float,
+) -> None:
+    """The whole update of one (flattened) parameter; compiled into a single loop/kernel."""
+    step_size, bc2_sqrt = scalars[0], scalars[1]
+    g = grad + weight_decay * p
+    exp_avg.lerp_(g, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    num = exp_avg
+    if meta != 0:
+        t = torch.tanh(p * meta)
+        num = exp_avg - t * (t * exp_avg).clamp_min(0.0)
+    p.sub_(step_size * num / (exp_avg_sq.sqrt() / bc2_sqrt + eps))
+
+
+_COMPILED: list[Callable[..., None]] = []
+
+
+def _fused_kernel() -> Callable[..., None]:
+    """``torch.compile`` of :func:`_fused_step`, built on first use (compiling takes seconds)."""
+    if not _COMPILED:
+        _COMPILED.append(torch.compile(_fused_step, dynamic=True, fullgraph=True))
+    return _COMPILED[0]
 
 
 def metaplastic_param_groups(

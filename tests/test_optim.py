@@ -116,3 +116,21 @@ def test_cuda_step_matches_cpu():
         w.grad = gr
         MetaplasticAdam([{"params": [w], "meta": 1.35}]).step()
     assert torch.allclose(w_cpu, w_gpu.cpu(), atol=1e-6)
+
+
+def test_fused_step_equals_reference_step():
+    g = torch.Generator().manual_seed(3)
+    shapes = [(33, 17), (40,), (5, 3, 2)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+    groups = lambda ps: [{"params": ps[:1], "meta": 1.35}, {"params": ps[1:], "meta": 0.0}]  # noqa: E731
+    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3)
+    fused = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, fused=True)
+    for _ in range(5):
+        grads = [torch.randn(s, generator=g) for s in shapes]
+        for ps, opt in ((params, ref), (twins, fused)):
+            for p, gr in zip(ps, grads):
+                p.grad = gr.clone()
+            opt.step()
+    for a, b in zip(params, twins):
+        assert torch.allclose(a, b, atol=1e-6, rtol=1e-6)

@@ -8,6 +8,8 @@ Both train 784-H-H-10 with BatchNorm, batch 100, on 60,000 in-memory MNIST-shape
   over index-gathered minibatches — the fastest honest PyTorch baseline;
 * **ours**: :class:`~metabnn.models.BinaryMLP` + :class:`~metabnn.optim.MetaplasticAdam`
   (m = 1.35), the same loop;
+* **ours-fused**: the same with ``MetaplasticAdam(fused=True)`` (one compiled kernel per
+  parameter update);
 * **avalanche** (``--avalanche``): ours inside :class:`~metabnn.strategies.MetaplasticStrategy`
   (one experience, one epoch), to price Avalanche's per-iteration callbacks.
 
@@ -43,16 +45,20 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _time(fn, device, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
+def _time_interleaved(fns: dict, device, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each function; the candidates alternate within every repeat
+    so that load from other processes falls on all of them alike."""
+    for fn in fns.values():
+        fn()  # warm-up
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
-        _sync(device)
-        t0 = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def main() -> None:
@@ -75,22 +81,25 @@ def main() -> None:
     ours = init_weights_(BinaryMLP(784, args.hidden, 10), 0.05, torch.Generator().manual_seed(1))
     ours.to(device)
     ours_opt = MetaplasticAdam(metaplastic_param_groups(ours, 1.35))
+    fused = init_weights_(BinaryMLP(784, args.hidden, 10), 0.05, torch.Generator().manual_seed(1))
+    fused.to(device)
+    fused_opt = MetaplasticAdam(metaplastic_param_groups(fused, 1.35), fused=True)
 
-    results = {
-        "bare": _time(lambda: _epoch(bare, bare_opt, x, y, args.batch, gen), device, args.repeats),
-        "ours": _time(lambda: _epoch(ours, ours_opt, x, y, args.batch, gen), device, args.repeats),
+    candidates = {
+        "bare": lambda: _epoch(bare, bare_opt, x, y, args.batch, gen),
+        "ours": lambda: _epoch(ours, ours_opt, x, y, args.batch, gen),
+        "ours-fused": lambda: _epoch(fused, fused_opt, x, y, args.batch, gen),
     }
     if args.avalanche:
-        results["avalanche"] = _time(
-            _avalanche_epoch(ours, x, y, args.batch, device), device, args.repeats
-        )
+        candidates["avalanche"] = _avalanche_epoch(ours, x, y, args.batch, device)
+    results = _time_interleaved(candidates, device, args.repeats)
 
     print(f"machine: {platform.processor() or platform.machine()}, torch {torch.__version__}, "
           f"{torch.get_num_threads()} threads, device {device}")
     print(f"model 784-{'-'.join(map(str, args.hidden))}-10, batch {args.batch}, "
           f"{args.n} images, median of {args.repeats}")
     for name, seconds in results.items():
-        print(f"{name:>10}: {seconds:7.3f} s/epoch   ratio to bare {seconds / results['bare']:.3f}")
+        print(f"{name:>12}: {seconds:7.3f} s/epoch   ratio to bare {seconds / results['bare']:.3f}")
     if "avalanche" in results:
         print(f"avalanche / ours: {results['avalanche'] / results['ours']:.3f}")
 
