@@ -17,6 +17,15 @@ from benchmarks.registry import (
     check_scenario,
     resolve,
     resolve_stream,
+    stream_table,
 )
 
-__all__ = ["STREAMS", "Stream", "build_stream", "check_scenario", "resolve", "resolve_stream"]
+__all__ = [
+    "STREAMS",
+    "Stream",
+    "build_stream",
+    "check_scenario",
+    "resolve",
+    "resolve_stream",
+    "stream_table",
+]

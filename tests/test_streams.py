@@ -26,7 +26,7 @@ from benchmarks import STREAMS, build_stream, resolve, resolve_stream
 from benchmarks.cifar import ANIMALS, VEHICLES, load_cifar, standardise
 from benchmarks.split import flat_pixels
 from benchmarks.stream_learning import iid_chunks
-from metabnn.config import ConfigError, RunConfig, StreamConfig, from_dict
+from metabnn.config import ConfigError, RunConfig, StreamConfig, from_dict, stamp
 from metabnn.data import DataNotFoundError, dataset_tensors, load_mnist_like
 from metabnn.models import MODELS
 from metabnn.plugins import GrowingHeadPlugin, task_label_of
@@ -235,6 +235,12 @@ def test_resolve_fills_model_and_turns_resets_off_for_stream_learning():
     assert chunks.optim.reset_per_experience is False and chunks.stream.chunks == 60
     assert chunks.model.name == "bnn" and chunks.stream.scenario == "domain"
     assert resolve(chunks) == chunks  # idempotent: the stamped config is the one that runs
+    # the scenario is part of the stamp; leaving a default unset or naming it is the same run
+    explicit = from_dict(RunConfig, {"stream": {"name": "split-cifar10", "scenario": "task",
+                                                "tasks": 5}, "model": {"name": "bnn-conv"}})
+    assert stamp(resolve(explicit)) == stamp(split)
+    domain = from_dict(RunConfig, {"stream": {"name": "split-cifar10", "scenario": "domain"}})
+    assert stamp(resolve(domain)) != stamp(split)
 
 
 def test_iid_chunks_partition_the_dataset():
@@ -357,8 +363,10 @@ def _tiny_run(root, tmp_path, name, scenario=None, **extra):
 def test_short_run_writes_results_with_its_scenario(root, tmp_path, name):
     results = _tiny_run(root, tmp_path, name)
     on_disk = json.loads(Path(results["path"]).read_text())
-    config = resolve(from_dict(RunConfig, on_disk["config"]))
-    assert on_disk["config"] == results["config"] and config.stream.tasks is not None
+    stored = on_disk["config"]["stream"]
+    assert stored["tasks"] is not None and stored["scenario"] is not None  # stamped resolved
+    config = from_dict(RunConfig, on_disk["config"])
+    assert resolve(config) == config
     assert on_disk["scenario"] == _info(name)["scenarios"][0] == config.stream.scenario
     R = on_disk["accuracy_matrix"]
     cols = 1 if _stream_learning(name) else config.stream.tasks
@@ -377,3 +385,15 @@ def test_class_scenario_grows_one_head(root, tmp_path):
     assert results["scenario"] == "class"
     assert R[0][1] == 0.0  # classes 5-9 cannot be predicted before they are seen
     assert R[1][1] > 0.5  # and are learnt once they are
+
+
+def test_list_streams_shows_scenarios_sizes_and_source(capsys):
+    from metabnn.cli import main
+
+    assert main(["list", "streams"]) == 0
+    out = capsys.readouterr().out
+    for name in NAMES:
+        info = _info(name)
+        block = out.split(name, 1)[1].split("\n")[:4]
+        assert ", ".join(info["scenarios"]) in block[1] and info["default_model"] in block[1]
+        assert info["sizes"] in block[2] and info["source"] in block[3]
