@@ -143,7 +143,7 @@ def strategy_table() -> str:
             how = f"--set {key}" if "." in key else f"--param {key}"
             choices = info.get("choices", {}).get(key)
             extra = f" (one of {', '.join(map(str, choices))})" if choices else ""
-            lines.append(f"    {how:<28} = {default!s:<10}{extra}  [{source}]")
+            lines.append(f"    {how:<34} = {default!s:<10}{extra}  [{source}]")
         if not params:
             lines.append("    (no tunable parameters)")
     return "\n".join(lines)
