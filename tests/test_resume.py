@@ -1,0 +1,200 @@
+"""Resume after a crash equals the uninterrupted run, bit for bit (CPU).
+
+* in-process: a run "crashes" right after its k-th checkpoint (an exception raised from the
+  checkpoint writer), is marked failed, and the rerun continues from that checkpoint; for every
+  k, for meta, bnn-ewc (importances, anchors, Fisher shuffle) and SI (path integrals);
+* a real SIGKILL of a ``metabnn run`` subprocess at a random moment, then ``--resume``
+  (one point here; five points in the slow test);
+* a strategy whose state is not captured (replay buffers) refuses ``--resume``.
+
+The comparison is exact (``==`` on the JSON floats): accuracy matrix, per-epoch curves, metrics.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from metabnn.config import RunConfig, from_dict, stamp
+from metabnn.runner import run, validate
+from metabnn.runs import RunRegistry
+
+TINY = {"stream": {"name": "pmnist", "tasks": 2, "train_per_task": 500, "test_per_task": 300},
+        "model": {"hidden": [32]}, "train": {"epochs": 2}}
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _config(**over) -> RunConfig:
+    data = json.loads(json.dumps(TINY))
+    for key, value in over.items():
+        data[key] = value
+    return validate(from_dict(RunConfig, data))
+
+
+def _same(a: dict, b: dict) -> None:
+    assert a["accuracy_matrix"] == b["accuracy_matrix"]
+    assert a["curves"] == b["curves"]
+    assert a["metrics"] == b["metrics"]
+
+
+class _Crash(Exception):
+    pass
+
+
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("strategy, params, points", [
+    ("meta", {}, (2, 3)),
+    pytest.param("meta", {}, (1, 4), marks=_SLOW),
+    pytest.param("bnn-ewc", {"fisher_samples": 100}, (1, 2, 3, 4), marks=_SLOW),
+    pytest.param("random-consolidation", {"fisher_samples": 100}, (1, 2, 3, 4), marks=_SLOW),
+    pytest.param("si", {}, (1, 2, 3, 4), marks=_SLOW),
+])
+def test_crash_after_a_checkpoint_then_rerun_equals_uninterrupted(
+        strategy, params, points, data_root, tmp_path, monkeypatch):
+    from metabnn.resume import CheckpointPlugin
+
+    config = _config(strategy=strategy, params=params)
+    ref = run(config, data_root=data_root, out_dir=tmp_path / "ref", progress=False,
+              log=lambda s: None)
+    original = CheckpointPlugin.save
+    # checkpoint k: 1 = (exp 0, 1 epoch done), 2 = (exp 1, 0: experience 0 complete),
+    # 3 = (exp 1, 1 epoch done), 4 = (exp 2, 0: all done)
+    for k in points:
+        saves = []
+
+        def save(self, strategy, experience, epoch, k=k, saves=saves):
+            original(self, strategy, experience, epoch)
+            saves.append((experience, epoch))
+            if len(saves) == k:
+                raise _Crash(f"crash after checkpoint {k}")
+
+        monkeypatch.setattr(CheckpointPlugin, "save", save)
+        out = tmp_path / f"k{k}"
+        with pytest.raises(_Crash):
+            run(config, data_root=data_root, out_dir=out, progress=False, log=lambda s: None)
+        row = RunRegistry(out / "registry.sqlite").get(stamp(config))
+        assert row["status"] == "failed" and "_Crash: crash after checkpoint" in row["error"]
+        assert (out / stamp(config) / "checkpoint.pt").exists()  # the last good one is kept
+        monkeypatch.setattr(CheckpointPlugin, "save", original)
+        lines: list[str] = []
+        again = run(config, data_root=data_root, out_dir=out, progress=False, log=lines.append)
+        assert any(line.startswith("resuming from") for line in lines), lines
+        _same(ref, again)
+        assert not (out / stamp(config) / "checkpoint.pt").exists()  # done: removed
+        assert RunRegistry(out / "registry.sqlite").status(stamp(config)) == "done"
+
+
+def test_uncaptured_strategy_refuses_resume(data_root, tmp_path):
+    from metabnn.resume import ResumeError
+
+    config = _config(strategy="replay", params={"mem_size": 50})
+    with pytest.raises(ResumeError, match=r"--resume is not supported for strategy 'replay': "
+                       r"the state of ReplayPlugin is not captured yet"):
+        run(config, data_root=data_root, out_dir=tmp_path, progress=False, log=lambda s: None,
+            resume=True)
+
+
+def _argv(data_root: Path, out: Path, tasks: int, hidden: list[int], epochs: int,
+          per_task: tuple[int, int] | None) -> list[str]:
+    argv = [sys.executable, "-m", "metabnn.cli", "run", "--stream", "pmnist", "--tasks",
+            str(tasks), "--hidden", *map(str, hidden), "--epochs", str(epochs), "--seed", "0",
+            "--data-root", str(data_root), "--no-progress", "--wandb", "disabled",
+            "--out", str(out)]
+    if per_task is not None:
+        argv += ["--train-per-task", str(per_task[0]), "--test-per-task", str(per_task[1])]
+    return argv
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "OMP_NUM_THREADS": str(min(2, os.cpu_count() or 1)),
+            "PYTHONPATH": str(REPO)}
+
+
+def kill_and_resume(argv: list[str], folder: Path, kill_after_s: float) -> dict:
+    """Start ``argv``, SIGKILL it ``kill_after_s`` seconds after its first checkpoint, rerun it
+    with ``--resume``; returns the resumed results and where the kill left the run."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            env=_env(), cwd=REPO)
+    ckpt = folder / "checkpoint.pt"
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.02)
+    time.sleep(kill_after_s)
+    finished = proc.poll() is not None
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()  # reaped: the registry sees its pid gone
+    position = (torch.load(ckpt, weights_only=True)["position"] if ckpt.exists()
+                else "finished" if finished else "none")
+    done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, env=_env(),
+                          cwd=REPO)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = json.loads((folder / "results.json").read_text())
+    return {"results": results, "position": position, "killed_finished": finished}
+
+
+def test_sigkill_at_a_random_point_then_resume(data_root, tmp_path):
+    tiny = (1000, 300)
+    config = validate(from_dict(RunConfig, {
+        "stream": {"name": "pmnist", "tasks": 2, "train_per_task": tiny[0],
+                   "test_per_task": tiny[1]}, "model": {"hidden": [32]},
+        "train": {"epochs": 2}}))
+    ref = run(config, data_root=data_root, out_dir=tmp_path / "ref", progress=False,
+              log=lambda s: None)
+    argv = _argv(data_root, tmp_path / "killed", 2, [32], 2, tiny)
+    delay = random.Random(int(time.time())).uniform(0.0, 0.5 * ref["wall_time_s"])
+    got = kill_and_resume(argv, tmp_path / "killed" / stamp(config), delay)
+    _same(ref, got["results"])
+
+
+def _size() -> tuple[int, list[int], tuple[int, int] | None]:
+    """(tasks, hidden, per-task sizes) of the five-point test: ``METABNN_RESUME_SIZE`` is
+    ``tiny`` (default), ``full`` (the issue's command: full pMNIST, 256 256) or ``N/M`` (full
+    network, N train / M test images per task)."""
+    size = os.environ.get("METABNN_RESUME_SIZE", "tiny")
+    if size == "tiny":
+        return 3, [64, 64], (1000, 300)
+    if size == "full":
+        return 3, [256, 256], None
+    n, m = size.split("/")
+    return 3, [256, 256], (int(n), int(m))
+
+
+@pytest.mark.slow
+def test_sigkill_at_five_points_then_resume(data_root, tmp_path):
+    """The issue's acceptance check: ``metabnn run --stream pmnist --tasks 3 --hidden 256 256
+    --epochs 2 --seed 0`` killed with SIGKILL at five points spread over the run (the i-th in
+    the i-th fifth after the first checkpoint), each rerun with ``--resume``; every final
+    results.json equals the uninterrupted run's. Sized by ``METABNN_RESUME_SIZE``."""
+    tasks, hidden, per_task = _size()
+    ref = subprocess.run(_argv(data_root, tmp_path / "ref", tasks, hidden, 2, per_task),
+                         capture_output=True, text=True, env=_env(), cwd=REPO)
+    assert ref.returncode == 0, ref.stderr[-3000:]
+    (path,) = (tmp_path / "ref").glob("*/results.json")
+    expected = json.loads(path.read_text())
+    wall = expected["wall_time_s"]
+    print(f"\nuninterrupted: wall {wall:.1f}s, matrix {expected['accuracy_matrix']}")
+    rng = random.Random(0)
+    positions = []
+    for i in range(5):  # stratified over the 5/6 of the run after the first checkpoint
+        delay = rng.uniform(i / 5, (i + 1) / 5) * wall * (1 - 1 / (2 * tasks))
+        out = tmp_path / f"k{i}"
+        got = kill_and_resume(_argv(data_root, out, tasks, hidden, 2, per_task),
+                              out / path.parent.name, delay)
+        r = got["results"]
+        same = r["accuracy_matrix"] == expected["accuracy_matrix"]
+        print(f"kill {i}: {delay:.1f}s after the first checkpoint, checkpoint at the kill "
+              f"{got['position']}; matrix equal {same}, curves equal "
+              f"{r['curves'] == expected['curves']}")
+        _same(expected, r)
+        positions.append(got["position"])
+    assert len({json.dumps(p, sort_keys=True) for p in positions}) >= 2, positions
