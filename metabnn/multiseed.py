@@ -1,0 +1,237 @@
+"""``metabnn run --seeds 0 1 2 3 [--batched-seeds]``: one config, several seeds.
+
+Without ``batched`` every seed is a separate :func:`metabnn.runner.run`. With it, the K seeds
+train as one :class:`~metabnn.batched.BatchedBinaryMLP` (:mod:`metabnn.batched_train`), and each
+seed is still a run of its own: its own resolved config and stamp, its own
+``<out>/<stamp>/{config,results}.json`` and figures, its own row in the run registry. Each seed's
+stream, initial weights and data order come from the same factories and seeds as its separate
+run (``build_stream(seed)``, ``build_model`` with ``generator(seed, "init")``, the strategy's
+order generator), so its accuracy matrix equals the separate run's: bitwise on CPU, where the
+batched model runs per-seed kernels, and up to float rounding on CUDA (batched kernels).
+
+Scope: the ``meta`` strategy (MetaplasticStrategy semantics) on the binary MLP, task or domain
+scenario, streams with boundaries, no hardware backend; anything else is refused in one line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from baselines import STRATEGIES, strategy_record
+from baselines.common import strategy_kwargs
+from benchmarks import build_stream
+from hardware import wanted
+from metabnn.batched import BatchedBinaryMLP
+from metabnn.batched_train import BatchedExperience, BatchedTrainer
+from metabnn.config import ConfigError, RunConfig, stamp, to_dict
+from metabnn.data import dataset_tensors, resolve_data_root
+from metabnn.metrics import summarize
+from metabnn.results import provenance, write_json_atomic
+from metabnn.runner import build_model, resolve_device, run, validate
+from metabnn.runs import RunRegistry, default_registry_path
+
+__all__ = ["BATCHED_STRATEGIES", "check_batched", "run_seeds", "run_batched", "format_seeds"]
+
+#: Strategies ``--batched-seeds`` can train (MetaplasticStrategy semantics, no plugins).
+BATCHED_STRATEGIES = ("meta",)
+
+
+def check_batched(config: RunConfig) -> None:
+    """Refuse, in one line, a resolved config the batched trainer does not cover."""
+    why = None
+    if config.strategy not in BATCHED_STRATEGIES:
+        why = f"strategy={config.strategy!r}; it trains {', '.join(BATCHED_STRATEGIES)} only"
+    elif config.model.name != "bnn":
+        why = f"model.name={config.model.name!r}; it trains the binary MLP (bnn) only"
+    elif config.stream.scenario not in ("task", "domain"):
+        why = f"stream.scenario={config.stream.scenario!r}; it takes task or domain"
+    elif config.stream.chunks is not None:
+        why = f"stream {config.stream.name!r} has no task boundaries"
+    elif wanted(config.hardware):
+        why = f"hardware.name={config.hardware.name!r}; it trains the software BNN only"
+    if why is not None:
+        raise ConfigError(f"--batched-seeds cannot run {why} (drop --batched-seeds to run the "
+                          "seeds one after another)")
+
+
+def run_seeds(config: RunConfig, seeds: Sequence[int], *, batched: bool = False,
+              **kwargs: Any) -> list[dict[str, Any]]:
+    """``config`` once per seed: separate :func:`~metabnn.runner.run` calls, or batched."""
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise ConfigError(f"--seeds {' '.join(map(str, seeds))} is invalid: give distinct seeds")
+    if batched:
+        return run_batched(config, seeds, **kwargs)
+    return [run(dataclasses.replace(config, seed=s), **kwargs) for s in seeds]
+
+
+def run_batched(
+    config: RunConfig, seeds: Sequence[int], *, data_root: str | Path | None = None,
+    device: str = "auto", out_dir: str | Path = "runs", progress: bool = False,
+    log: Callable[[str], Any] = print, registry: RunRegistry | str | Path | None = None,
+    record: bool = True, force: bool = False, wandb: str = "disabled", wandb_reason: str = "",
+    sweep: str | None = None, kernels: str = "auto",
+) -> list[dict[str, Any]]:
+    """The seeds of ``config`` as one batched model; one results dict per seed, in order.
+
+    Registry, skipping and W&B as :func:`metabnn.runner.run` (stamps already done are skipped;
+    W&B gets each seed's end-of-run tables). ``progress`` is accepted for symmetry and unused.
+    ``kernels``: ``per-seed`` (bitwise equal to separate runs on CPU), ``batched`` (``bmm``,
+    fewer kernel launches) or ``auto`` (per-seed on CPU, batched on an accelerator).
+    """
+    if kernels not in ("auto", "per-seed", "batched"):
+        raise ConfigError(f"kernels={kernels!r} is invalid: auto, per-seed or batched")
+    configs = [validate(dataclasses.replace(config, seed=s)) for s in seeds]
+    check_batched(configs[0])
+    db = None
+    if record:
+        db = registry if isinstance(registry, RunRegistry) else RunRegistry(
+            registry if registry is not None else default_registry_path(out_dir))
+    done: dict[int, dict[str, Any]] = {}
+    for i, c in enumerate(configs):
+        row = db.get(stamp(c)) if db is not None and db.is_done(stamp(c)) else None
+        if row is not None and not force and Path(row["results_path"] or "").exists():
+            log(f"run {stamp(c)} (seed {c.seed}): already done, skipped (--force reruns it)")
+            with open(row["results_path"]) as fh:
+                done[i] = {**json.load(fh), "path": row["results_path"], "skipped": True}
+    todo = [c for i, c in enumerate(configs) if i not in done]
+    if todo:
+        for c in todo if db is not None else ():
+            db.start(stamp(c), to_dict(c), sweep=sweep)
+        try:
+            trained = iter(_train(todo, data_root=data_root, device=device, out_dir=out_dir,
+                                  log=log, kernels=kernels))
+        except BaseException as err:
+            for c in todo if db is not None else ():
+                db.fail(stamp(c), f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+            raise
+        for i in range(len(configs)):
+            if i not in done:
+                done[i] = next(trained)
+                _finish(done[i], Path(out_dir) / done[i]["stamp"], log, wandb, wandb_reason,
+                        sweep)
+                if db is not None:
+                    db.finish(done[i]["stamp"], done[i])
+    return [done[i] for i in range(len(configs))]
+
+
+def _finish(results: dict[str, Any], folder: Path, log: Callable[[str], Any], wandb: str,
+            reason: str, sweep: str | None) -> None:
+    """Figures and W&B for one finished seed; neither may cost the saved results."""
+    from metabnn.figures import write_run_figures
+
+    try:
+        figures = write_run_figures(results, folder)
+    except Exception as err:
+        log(f"figures failed: {type(err).__name__}: {err}")
+        figures = []
+    if wandb == "disabled":
+        return
+    try:
+        from metabnn.tracking import WandBPlugin
+
+        tracker = WandBPlugin(None, config=results["config"], stamp=results["stamp"], mode=wandb,
+                              folder=folder, group=sweep)
+        line = tracker.finish(results, figures)
+    except Exception as err:
+        line = f"W&B: logging failed ({type(err).__name__}: {err})"
+    log(line + (f" [{reason}]" if reason else ""))
+
+
+def _stacked(streams: list[Any], device: torch.device,
+             task_label_of: Callable[[Any], int]) -> list[BatchedExperience]:
+    """Experience i of every seed's stream, stacked on ``device``."""
+    exps = [list(s) for s in streams]
+    return [BatchedExperience.stack([dataset_tensors(e[i].dataset)[:2] for e in exps],
+                                    task_label_of(exps[0][i]), device)
+            for i in range(len(exps[0]))]
+
+
+def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: str,
+           out_dir: str | Path, log: Callable[[str], Any], kernels: str) -> list[dict[str, Any]]:
+    """Build every seed's stream and model, train them batched, write each results.json."""
+    from metabnn.plugins import task_label_of
+
+    dev = resolve_device(device)
+    root = resolve_data_root(data_root)
+    streams = [build_stream(c.stream, seed=c.seed, data_root=root) for c in configs]
+    models = [build_model(c, s.input_shape, s.n_classes) for c, s in zip(configs, streams)]
+    # The separate run's strategy: its record for results.json, its arguments for the trainer.
+    strategies = [STRATEGIES.get(c.strategy)(m, c, device=dev, plugins=[])
+                  for c, m in zip(configs, models)]
+    kw = strategy_kwargs(models[0], configs[0], device=dev, plugins=[])
+    generators = [torch.Generator().manual_seed(
+        strategy_kwargs(m, c, device=dev, plugins=[])["seed"]) for c, m in zip(configs, models)]
+    # per-seed kernels: bitwise equal to separate runs on CPU; bmm: fewer launches on a GPU
+    per_seed = kernels == "per-seed" or (kernels == "auto" and dev.type == "cpu")
+    model = BatchedBinaryMLP.stack([m.to(dev) for m in models], per_seed=per_seed)
+
+    train_stream = _stacked([s.train_stream for s in streams], dev, task_label_of)
+    test_stream = _stacked([s.test_stream for s in streams], dev, task_label_of)
+    first, stamps = streams[0], [stamp(c) for c in configs]
+    del streams, models  # the stacked tensors are the only copy kept
+    trainer = BatchedTrainer(
+        model, test_stream, generators=generators, meta=kw["meta"], lr=kw["lr"],
+        betas=kw["betas"], eps=kw["eps"], weight_decay=kw["weight_decay"],
+        reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
+        batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
+        per_task_bn=first.scenario == "task",
+    )
+    c0 = configs[0]
+    log(f"runs {' '.join(stamps)}: {c0.strategy} on {c0.stream.name} "
+        f"({c0.stream.scenario}-incremental), {c0.model.name} {list(c0.model.hidden)}, "
+        f"m={c0.optim.meta}, seeds {[c.seed for c in configs]} batched "
+        f"({'per-seed' if per_seed else 'batched'} kernels), {dev}")
+    for c, s in zip(configs, stamps):
+        write_json_atomic(Path(out_dir) / s / "config.json", {"stamp": s, "config": to_dict(c)})
+    start = time.perf_counter()
+    for i, experience in enumerate(train_stream):
+        trainer.train(experience)
+        log(f"after experience {i}: " + " | ".join(
+            " ".join(f"{100 * a:.2f}" for a in m[-1]) for m in trainer.matrices))
+    wall = time.perf_counter() - start
+    out = []
+    for k, (c, s) in enumerate(zip(configs, stamps)):
+        results = {
+            "stamp": s,
+            "config": to_dict(c),
+            "seed": c.seed,
+            "scenario": first.scenario,
+            "boundaries": first.boundaries,
+            "strategy": strategy_record(c, strategies[k]),
+            "accuracy_matrix": trainer.matrices[k],
+            "curves": trainer.curves[k],
+            "metrics": summarize(trainer.matrices[k]),
+            "wall_time_s": wall,
+            "batched": {"seeds": [x.seed for x in configs], "stamps": stamps,
+                        "kernels": "per-seed" if per_seed else "batched",
+                        "note": "wall_time_s is the batch's, shared by its seeds"},
+            **provenance(dev),
+        }
+        path = write_json_atomic(Path(out_dir) / s / "results.json", results)
+        results["path"] = str(path)
+        out.append(results)
+    return out
+
+
+def format_seeds(results: Sequence[dict[str, Any]]) -> str:
+    """One line per seed (average accuracy, BWT, forgetting, results path) and their mean."""
+    lines = []
+    for r in results:
+        m = r["metrics"]
+        lines.append(f"seed {r['seed']:>3}  {r['stamp']}  average accuracy "
+                     f"{100 * m['average_accuracy']:.2f}%  BWT "
+                     f"{100 * (m.get('backward_transfer') or 0.0):+.2f}  forgetting "
+                     f"{100 * (m.get('forgetting') or 0.0):.2f}  {r.get('path', '')}")
+    accs = [r["metrics"]["average_accuracy"] for r in results]
+    mean = sum(accs) / len(accs)
+    sd = (sum((a - mean) ** 2 for a in accs) / max(len(accs) - 1, 1)) ** 0.5
+    lines.append(f"{len(accs)} seeds: average accuracy {100 * mean:.2f}% +- {100 * sd:.2f} (sd)")
+    return "\n".join(lines)

@@ -1,0 +1,241 @@
+"""K seeds as one batched model equal K separate models and K separate runs.
+
+On CPU the batched model runs per-seed kernels, and every comparison here is *exact*
+(``torch.equal``, ``==`` on accuracy matrices): a binarized net turns a last-bit difference into
+a flipped sign sooner or later, so "close" would hide a real divergence. The batched kernels
+(``per_seed=False``, the GPU path) sum in another order; they are tested with a stated tolerance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from metabnn.batched import BatchedBinaryLinear, BatchedBinaryMLP
+from metabnn.batched_train import BatchedExperience, BatchedTrainer
+from metabnn.config import RunConfig, StreamConfig, TrainConfig
+from metabnn.models import BinaryMLP, init_weights_
+from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
+
+K = 3
+
+
+def _models(k=K, hidden=(32, 24), track=False, in_features=20, classes=5):
+    return [init_weights_(BinaryMLP(in_features, hidden, classes, track_running_stats=track),
+                          0.05, torch.Generator().manual_seed(s)) for s in range(k)]
+
+
+def _data(k=K, b=16, in_features=20, classes=5, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(k, b, in_features, generator=g),
+            torch.randint(0, classes, (k, b), generator=g))
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_stack_unstack_round_trip(track):
+    models = _models(track=track)
+    batched = BatchedBinaryMLP.stack(models)
+    assert batched.layers[0].weight.shape == (K, 32, 20)
+    assert batched.norms[1].weight.shape == (K, 24)
+    for k, model in enumerate(models):
+        back = batched.unstack(k).state_dict()
+        for name, value in model.state_dict().items():
+            assert torch.equal(back[name], value), name
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_per_seed_forward_and_gradients_are_bitwise_separate(track):
+    models = _models(track=track)
+    batched = BatchedBinaryMLP.stack(models)
+    x, y = _data()
+    logits = batched(x)  # (K, B, classes)
+    F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").div(16).backward()
+    params = dict(batched.named_parameters())
+    for k, model in enumerate(models):
+        out = model(x[k])
+        F.cross_entropy(out, y[k]).backward()
+        assert torch.equal(logits[k].detach(), out.detach())
+        for name, p in model.named_parameters():
+            assert torch.equal(params[name].grad[k], p.grad), name
+        if track:  # running statistics were updated per seed
+            assert torch.equal(batched.norms[0].running_mean[k], model.norms[0].running_mean)
+    batched.eval()
+    for k, model in enumerate(models):
+        model.eval()
+        assert torch.equal(batched(x)[k], model(x[k]))
+
+
+def test_metaplastic_adam_on_stacked_parameters_is_bitwise_separate():
+    """Groups still come from the layers (hidden weights carry meta); the step is elementwise."""
+    models = _models(hidden=(64, 48), in_features=40)
+    batched = BatchedBinaryMLP.stack(models)
+    groups = metaplastic_param_groups(batched, 1.35)
+    assert [g["name"] for g in groups] == ["layers.0", "layers.1", "layers.2", "other"]
+    assert [g["meta"] for g in groups] == [1.35, 1.35, 1.35, 0.0]
+    opt = MetaplasticAdam(groups)
+    opts = [MetaplasticAdam(metaplastic_param_groups(m, 1.35)) for m in models]
+    for step in range(5):
+        x, y = _data(b=16, in_features=40, seed=step)
+        opt.zero_grad()
+        F.cross_entropy(batched(x).flatten(0, 1), y.flatten(), reduction="sum").div(16).backward()
+        opt.step()
+        for k, (m, o) in enumerate(zip(models, opts)):
+            o.zero_grad()
+            F.cross_entropy(m(x[k]), y[k]).backward()
+            o.step()
+    params = dict(batched.named_parameters())
+    for k, model in enumerate(models):
+        for name, p in model.named_parameters():
+            assert torch.equal(params[name][k], p), name
+
+
+def test_batched_kernels_match_within_float_tolerance():
+    """The GPU path (bmm, one BatchNorm over K*C channels) on CPU: same logits and gradients up
+    to float32 summation order. Tolerance: 1e-5 absolute on unit-scale logits (BatchNorm output)
+    and 1e-4 relative on gradients, ~100x the float32 rounding of 1000-term sums."""
+    models = _models(hidden=(64, 48), in_features=40)
+    exact = BatchedBinaryMLP.stack(models)
+    fast = BatchedBinaryMLP.stack(models, per_seed=False)
+    assert not fast.layers[0].per_seed and isinstance(fast.layers[0], BatchedBinaryLinear)
+    x, y = _data(b=32, in_features=40)
+    outs = []
+    for model in (exact, fast):
+        logits = model(x)
+        F.cross_entropy(logits.flatten(0, 1), y.flatten(), reduction="sum").div(32).backward()
+        outs.append((logits.detach(), {n: p.grad for n, p in model.named_parameters()}))
+    torch.testing.assert_close(outs[1][0], outs[0][0], atol=1e-5, rtol=0)
+    for name, grad in outs[0][1].items():
+        torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-4, atol=1e-6)
+
+
+def _trainer(models, per_seed, exps, test, per_task_bn=True, epochs=2):
+    model = BatchedBinaryMLP.stack(models, per_seed=per_seed)
+    return BatchedTrainer(
+        model, test, generators=[torch.Generator().manual_seed(10 + k) for k in range(K)],
+        meta=1.35, lr=0.005, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-7,
+        reset_per_experience=True, epochs=epochs, batch_size=50, eval_batch_size=64,
+        per_task_bn=per_task_bn,
+    )
+
+
+def _synthetic_tasks():
+    """Two tasks of 500 images x 20 features, labels from two random linear maps; 100 test."""
+    g = torch.Generator().manual_seed(0)
+    exps, test = [], []
+    for t in range(2):
+        w = torch.randn(20, 5, generator=g)
+        x = torch.rand(K, 500, 20, generator=g)
+        y = (x @ w).argmax(-1)
+        exps.append(BatchedExperience(x[:, :400], y[:, :400], t))
+        test.append(BatchedExperience(x[:, 400:], y[:, 400:], t))
+    return exps, test
+
+
+def test_trainer_learns_and_keeps_per_task_batchnorm():
+    """Every seed learns task 0 above chance (20%) by a wide margin, and its task-0 accuracy
+    after task 1 is measured with the task-0 BatchNorm state (restoring it reproduces the row
+    exactly)."""
+    exps, test = _synthetic_tasks()
+    trainer = _trainer(_models(hidden=(64,)), True, exps, test, epochs=3)
+    for exp in exps:
+        trainer.train(exp)
+    assert len(trainer.curves[0]) == 6 and set(trainer.bn_states) == {0, 1}
+    for k in range(K):
+        assert trainer.matrices[k][0][0] > 0.5, trainer.matrices[k]
+    assert trainer.evaluate() == [m[-1] for m in trainer.matrices]
+
+
+def test_batched_kernels_train_like_per_seed_kernels():
+    """The GPU path trained on CPU for 2 tasks x 3 epochs (24 steps): hidden weights within
+    1e-5 of the per-seed path (measured drift ~3e-7: float32 rounding of the sums, carried by
+    Adam's lr-sized steps), no hidden weight's sign differs, and the accuracy curves are equal
+    within 0.02 (2 of 100 test images per task)."""
+    exps, test = _synthetic_tasks()
+    trainers = [_trainer(_models(hidden=(64,)), per_seed, exps, test, epochs=3)
+                for per_seed in (True, False)]
+    for trainer in trainers:
+        for exp in exps:
+            trainer.train(exp)
+    exact, fast = (dict(t.model.named_parameters()) for t in trainers)
+    for name, p in exact.items():
+        torch.testing.assert_close(fast[name], p, atol=1e-5, rtol=0)
+        if name.startswith("layers."):
+            assert torch.equal(fast[name].sign(), p.sign()), name
+    for ce, cf in zip(trainers[0].curves, trainers[1].curves):
+        for re, rf in zip(ce, cf):
+            assert max(abs(a - b) for a, b in zip(re["accuracy"], rf["accuracy"])) <= 0.02
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory, data_root):
+    """A tiny pmnist (2 tasks, 1000 train / 500 test images, hidden [64], 2 epochs)."""
+    return RunConfig(
+        strategy="meta", stream=StreamConfig(name="pmnist", tasks=2, train_per_task=1000,
+                                             test_per_task=500),
+        model=dataclasses.replace(RunConfig().model, hidden=(64,)),
+        train=TrainConfig(epochs=2, batch_size=100, eval_batch_size=200),
+    )
+
+
+def _equal_separate_runs(config, seeds, data_root, tmp_path):
+    from metabnn.multiseed import run_seeds
+    from metabnn.runner import run
+
+    kw = dict(data_root=data_root, device="cpu", progress=False, log=lambda line: None)
+    batched = run_seeds(config, seeds, batched=True, out_dir=tmp_path / "b",
+                        registry=tmp_path / "b.sqlite", **kw)
+    for seed, got in zip(seeds, batched):
+        ref = run(dataclasses.replace(config, seed=seed), out_dir=tmp_path / "s", record=False,
+                  **kw)
+        on_disk = json.loads((tmp_path / "b" / ref["stamp"] / "results.json").read_text())
+        assert got["stamp"] == ref["stamp"] == on_disk["stamp"]
+        for key in ("config", "seed", "scenario", "boundaries", "strategy", "curves",
+                    "accuracy_matrix", "metrics"):
+            assert on_disk[key] == json.loads(json.dumps(ref[key])), key
+        assert on_disk["batched"]["seeds"] == list(seeds)
+        assert (tmp_path / "b" / ref["stamp"] / "config.json").exists()
+    assert batched[0]["accuracy_matrix"] != batched[1]["accuracy_matrix"]  # seeds differ
+    # the registry knows them: a second call skips them all
+    again = run_seeds(config, seeds, batched=True, out_dir=tmp_path / "b",
+                      registry=tmp_path / "b.sqlite", **kw)
+    assert all(r.get("skipped") for r in again)
+
+
+def test_batched_seeds_equal_separate_runs(tiny, data_root, tmp_path):
+    """Each seed's results.json from ``--batched-seeds`` equals its separate run's, exactly:
+    same stamp, config, strategy record, per-epoch curves, accuracy matrix and metrics."""
+    _equal_separate_runs(tiny, [0, 1], data_root, tmp_path)
+
+
+@pytest.mark.slow
+def test_batched_seeds_equal_separate_runs_domain_three_seeds(tiny, data_root, tmp_path):
+    """The same for three seeds in the domain scenario (one shared BatchNorm, no per-task
+    states) with odd seeds and a larger model."""
+    config = dataclasses.replace(
+        tiny, stream=dataclasses.replace(tiny.stream, scenario="domain", tasks=3),
+        model=dataclasses.replace(tiny.model, hidden=(128, 64)))
+    _equal_separate_runs(config, [3, 7, 11], data_root, tmp_path)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--strategy", "ewc"], "cannot run strategy='ewc'"),
+    (["--model", "mlp"], "cannot run model.name='mlp'"),
+    (["--scenario", "class", "--stream", "split-mnist"], "cannot run stream.scenario='class'"),
+])
+def test_cli_refuses_what_batched_seeds_cannot_run(args, message, capsys, tmp_path):
+    from metabnn.cli import main
+
+    code = main(["run", "--seeds", "0", "1", "--batched-seeds", "--out", str(tmp_path), *args])
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_cli_batched_seeds_needs_seeds(capsys, tmp_path):
+    from metabnn.cli import main
+
+    assert main(["run", "--batched-seeds", "--out", str(tmp_path)]) == 2
+    assert "--batched-seeds needs --seeds" in capsys.readouterr().err
