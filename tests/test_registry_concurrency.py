@@ -73,6 +73,8 @@ def test_8_processes_x_50_records_gives_exactly_400(tmp_path):
     assert sorted(_processes(_record, path)) == list(range(WORKERS))
     rows = RunRegistry(path).list()
     stamps = [r["stamp"] for r in rows]
+    print(f"\n{WORKERS} processes x {RECORDS} records: {len(rows)} recorded, "
+          f"{len(stamps) - len(set(stamps)) + sum(r['attempts'] - 1 for r in rows)} duplicated")
     assert len(rows) == WORKERS * RECORDS == 400
     assert len(set(stamps)) == 400  # none duplicated
     assert {r["status"] for r in rows} == {"done"}
@@ -85,6 +87,8 @@ def test_racing_claims_run_each_stamp_once(tmp_path):
     RunRegistry(path)
     results = _processes(_claim, path)
     won = [s for _, stamps in results for s in stamps]
+    print(f"\n{WORKERS} processes racing for {RECORDS} stamps: {len(won)} claims won, "
+          f"{len(won) - len(set(won))} stamps claimed twice")
     assert len(won) == RECORDS and len(set(won)) == RECORDS  # each stamp by exactly one
     rows = RunRegistry(path).list()
     assert len(rows) == RECORDS and {r["attempts"] for r in rows} == {1}

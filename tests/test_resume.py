@@ -53,18 +53,26 @@ class _Crash(Exception):
 _SLOW = pytest.mark.slow
 
 
-@pytest.mark.parametrize("strategy, params, points", [
-    ("meta", {}, (2, 3)),
-    pytest.param("meta", {}, (1, 4), marks=_SLOW),
-    pytest.param("bnn-ewc", {"fisher_samples": 100}, (1, 2, 3, 4), marks=_SLOW),
-    pytest.param("random-consolidation", {"fisher_samples": 100}, (1, 2, 3, 4), marks=_SLOW),
-    pytest.param("si", {}, (1, 2, 3, 4), marks=_SLOW),
+_ALL = (1, 2, 3, 4)
+
+
+@pytest.mark.parametrize("over, points", [
+    ({}, (2, 3)),
+    pytest.param({}, (1, 4), marks=_SLOW, id="meta-first-last"),
+    pytest.param({"strategy": "bnn-ewc", "params": {"fisher_samples": 100}}, _ALL,
+                 marks=_SLOW, id="bnn-ewc"),
+    pytest.param({"strategy": "random-consolidation", "params": {"fisher_samples": 100}}, _ALL,
+                 marks=_SLOW, id="random-consolidation"),
+    pytest.param({"strategy": "si"}, _ALL, marks=_SLOW, id="si"),
+    # arrays' buffers, ledger counts and task records, write-error and stochastic-input RNGs
+    pytest.param({"hardware": {"name": "rram-2t2r", "condition": "weak", "sc_bits": 8}}, _ALL,
+                 marks=_SLOW, id="hardware"),
 ])
 def test_crash_after_a_checkpoint_then_rerun_equals_uninterrupted(
-        strategy, params, points, data_root, tmp_path, monkeypatch):
+        over, points, data_root, tmp_path, monkeypatch):
     from metabnn.resume import CheckpointPlugin
 
-    config = _config(strategy=strategy, params=params)
+    config = _config(**over)
     ref = run(config, data_root=data_root, out_dir=tmp_path / "ref", progress=False,
               log=lambda s: None)
     original = CheckpointPlugin.save
@@ -91,6 +99,7 @@ def test_crash_after_a_checkpoint_then_rerun_equals_uninterrupted(
         again = run(config, data_root=data_root, out_dir=out, progress=False, log=lines.append)
         assert any(line.startswith("resuming from") for line in lines), lines
         _same(ref, again)
+        assert again.get("hardware") == ref.get("hardware")  # counts, energy, endurance
         assert not (out / stamp(config) / "checkpoint.pt").exists()  # done: removed
         assert RunRegistry(out / "registry.sqlite").status(stamp(config)) == "done"
 
@@ -121,20 +130,29 @@ def _env() -> dict[str, str]:
             "PYTHONPATH": str(REPO)}
 
 
-def kill_and_resume(argv: list[str], folder: Path, kill_after_s: float) -> dict:
-    """Start ``argv``, SIGKILL it ``kill_after_s`` seconds after its first checkpoint, rerun it
-    with ``--resume``; returns the resumed results and where the kill left the run."""
-    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+def kill_and_resume(argv: list[str], folder: Path, kill_after_s: float,
+                    checkpoints: int = 1) -> dict:
+    """Start ``argv``, SIGKILL it ``kill_after_s`` seconds after its ``checkpoints``-th
+    checkpoint write, rerun it with ``--resume``; returns the resumed results and where the
+    kill left the run."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=_env(), cwd=REPO)
     ckpt = folder / "checkpoint.pt"
-    while not ckpt.exists() and proc.poll() is None:
-        time.sleep(0.02)
+    seen: set[int] = set()  # every write is a new file renamed over the old: a new inode
+    while len(seen) < checkpoints and proc.poll() is None:
+        try:
+            seen.add(ckpt.stat().st_ino)
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
     time.sleep(kill_after_s)
     finished = proc.poll() is not None
     proc.send_signal(signal.SIGKILL)
     proc.wait()  # reaped: the registry sees its pid gone
     position = (torch.load(ckpt, weights_only=True)["position"] if ckpt.exists()
-                else "finished" if finished else "none")
+                else "exited" if finished
+                else "finishing (results.json written)" if (folder / "results.json").exists()
+                else "before the first checkpoint")
     done = subprocess.run([*argv, "--resume"], capture_output=True, text=True, env=_env(),
                           cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -151,8 +169,11 @@ def test_sigkill_at_a_random_point_then_resume(data_root, tmp_path):
     ref = run(config, data_root=data_root, out_dir=tmp_path / "ref", progress=False,
               log=lambda s: None)
     argv = _argv(data_root, tmp_path / "killed", 2, [32], 2, tiny)
-    delay = random.Random(int(time.time())).uniform(0.0, 0.5 * ref["wall_time_s"])
-    got = kill_and_resume(argv, tmp_path / "killed" / stamp(config), delay)
+    rng = random.Random(int(time.time()))
+    # after checkpoint 1, 2 or 3 of 4, within the next epoch (a quarter of the training time)
+    checkpoints, delay = rng.randint(1, 3), rng.uniform(0.0, 0.2 * ref["wall_time_s"])
+    got = kill_and_resume(argv, tmp_path / "killed" / stamp(config), delay, checkpoints)
+    assert got["position"] != "exited"
     _same(ref, got["results"])
 
 
@@ -185,16 +206,18 @@ def test_sigkill_at_five_points_then_resume(data_root, tmp_path):
     print(f"\nuninterrupted: wall {wall:.1f}s, matrix {expected['accuracy_matrix']}")
     rng = random.Random(0)
     positions = []
-    for i in range(5):  # stratified over the 5/6 of the run after the first checkpoint
-        delay = rng.uniform(i / 5, (i + 1) / 5) * wall * (1 - 1 / (2 * tasks))
+    epoch_s = wall / (2 * tasks)
+    for i in range(5):  # the i-th kill: after checkpoint i + 1 of 6, somewhere in the next epoch
+        delay = rng.uniform(0.0, 0.8) * epoch_s
         out = tmp_path / f"k{i}"
         got = kill_and_resume(_argv(data_root, out, tasks, hidden, 2, per_task),
-                              out / path.parent.name, delay)
+                              out / path.parent.name, delay, checkpoints=i + 1)
         r = got["results"]
         same = r["accuracy_matrix"] == expected["accuracy_matrix"]
-        print(f"kill {i}: {delay:.1f}s after the first checkpoint, checkpoint at the kill "
+        print(f"kill {i}: {delay:.1f}s after checkpoint {i + 1}, checkpoint at the kill "
               f"{got['position']}; matrix equal {same}, curves equal "
               f"{r['curves'] == expected['curves']}")
         _same(expected, r)
         positions.append(got["position"])
-    assert len({json.dumps(p, sort_keys=True) for p in positions}) >= 2, positions
+    assert len({json.dumps(p, sort_keys=True) for p in positions}) == 5, positions
+    assert "exited" not in positions
