@@ -50,6 +50,22 @@ class _ReadThrough(torch.autograd.Function):
         return grad, None
 
 
+_BYTE = torch.arange(8)
+
+
+def _changed(new: torch.Tensor, old: torch.Tensor) -> torch.Tensor:
+    """Indices where two flat bool tensors differ.
+
+    Flips are sparse, so the tensors are compared eight flags at a time as int64 words and only
+    the words that differ are expanded (``nonzero`` over all flags costs more than the sign).
+    """
+    if new.numel() % 8:
+        return new.ne(old).nonzero().squeeze(1)
+    words = new.view(torch.int64).ne(old.view(torch.int64)).nonzero().squeeze(1)  # (w,)
+    cand = (words.unsqueeze(1) * 8 + _BYTE.to(words.device)).view(-1)  # (8w,)
+    return cand[new[cand] != old[cand]]
+
+
 def read_through(w: torch.Tensor, stored: torch.Tensor) -> torch.Tensor:
     """``stored`` in the forward pass, identity gradient onto ``w`` (straight-through)."""
     return _ReadThrough.apply(w, stored)
@@ -139,10 +155,9 @@ class SynapticArray(nn.Module):
         """Write the cells whose target changed; returns how many flipped."""
         w = w.detach()
         if self.ternary_threshold is None:
-            flipped = torch.signbit(w).ne_(self._negative)  # same shape as w
+            idx = _changed(torch.signbit(w).view(-1), self._negative.view(-1))  # (k,)
         else:
-            flipped = self.target(w).ne_(self.intended)
-        idx = flipped.view(-1).nonzero().squeeze(1)  # (k,)
+            idx = self.target(w).ne_(self.intended).view(-1).nonzero().squeeze(1)  # (k,)
         n = idx.numel()
         phase = phase or self._phase()
         if n:

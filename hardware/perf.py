@@ -93,8 +93,8 @@ def main() -> None:
     device = torch.device(args.device)
     x, y = _data(args.data_root, args.n, device)
     times: dict[str, list[float]] = {name: [] for name in VARIANTS}
-    for variant in VARIANTS.values():  # warm-up: a few hundred steps each
-        _epoch(*_make(variant, args.hidden, device), x[:20000], y[:20000], args.batch)
+    for variant in VARIANTS.values():  # warm-up: 20 steps each
+        _epoch(*_make(variant, args.hidden, device), x[:2000], y[:2000], args.batch)
     for _ in range(args.repeats):
         for name, variant in VARIANTS.items():
             parts = _make(variant, args.hidden, device)

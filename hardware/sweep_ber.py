@@ -49,7 +49,7 @@ def _f(default: Any, help: str) -> Any:
 class SweepBERConfig:
     bers: tuple[float, ...] = _f((0.0, 1e-4, 1e-3, 1e-2, 4e-2, 1e-1),
                                  "bit error rates per write at which the weights are stored")
-    hidden: tuple[int, ...] = _f((512, 512), "hidden layer widths of the binary MLP")
+    hidden: tuple[int, ...] = _f((256, 256), "hidden layer widths of the binary MLP")
     epochs: int = _f(3, "training epochs on MNIST")
     train_images: int | None = _f(None, "use only this many training images (all 60,000)")
     error_aware_ber: float = _f(

@@ -33,7 +33,7 @@ def test_ideal_backend_is_bit_identical_to_software_through_training():
     attach(hard, HardwareConfig(name="ideal"), seed=0)
     opts = [MetaplasticAdam(metaplastic_param_groups(m, 1.35)) for m in (soft, hard)]
     gen = torch.Generator().manual_seed(1)
-    for _ in range(20):
+    for _ in range(8):
         x, y = torch.rand(50, 784, generator=gen), torch.randint(0, 10, (50,), generator=gen)
         outs = []
         for model, opt in zip((soft, hard), opts):
