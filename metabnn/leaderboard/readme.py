@@ -1,0 +1,91 @@
+"""The board's README.md: ranked Markdown tables (mean ± std over seeds) and provenance."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from metabnn.leaderboard.schema import (
+    MIN_SEEDS,
+    Row,
+    fmt_hyperparameters,
+    fmt_stat,
+)
+
+if TYPE_CHECKING:
+    from metabnn.leaderboard.build import Board
+
+__all__ = ["readme_text", "table_title"]
+
+_SCENARIOS = {"task": "task-incremental", "domain": "domain-incremental",
+              "class": "class-incremental"}
+
+
+def table_title(stream: str, scenario: str) -> str:
+    return f"{stream}, {_SCENARIOS.get(scenario, scenario)}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _table(rows: list[Row]) -> list[str]:
+    head = ("| # | strategy | model | hardware | key hyperparameters | seeds | final avg. "
+            "accuracy (%) | BWT (%) | forgetting (%) | energy (pJ) | device writes |")
+    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+    for rank, r in enumerate(rows, start=1):
+        seeds = f"{len(r.seeds)}{' †' if r.few_seeds else ''}"
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            str(rank), r.strategy, r.model, r.hardware, fmt_hyperparameters(r), seeds,
+            fmt_stat(r.accuracy), fmt_stat(r.bwt), fmt_stat(r.forgetting),
+            fmt_stat(r.energy_pj, "num"), fmt_stat(r.device_writes, "num"))) + " |")
+    return lines
+
+
+def _provenance(rows: list[Row]) -> list[str]:
+    lines = ["| # | strategy | group | runs (config stamps, by seed) | metabnn | commit | "
+             "torch | avalanche | device | dates (UTC) |", "|" + "---|" * 10]
+    for rank, r in enumerate(rows, start=1):
+        p = r.provenance
+        lines.append("| " + " | ".join(_cell(c) for c in (
+            str(rank), r.strategy, f"`{r.group}`",
+            " ".join(f"`{s}`" + ("\\*" if s == r.best else "") for s in p.stamps),
+            ", ".join(p.metabnn), ", ".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "")
+                                            for c in p.commits),
+            ", ".join(p.torch), ", ".join(p.avalanche), "; ".join(p.devices),
+            ", ".join(d[:10] for d in sorted(set(p.dates))))) + " |")
+    return lines
+
+
+def readme_text(board: Board) -> str:
+    """The whole README.md; its first line says it is generated."""
+    from metabnn.leaderboard.build import GENERATED
+
+    out = [f"<!-- {GENERATED} -->", f"# {board.title}", ""]
+    if board.intro:
+        out += [board.intro, ""]
+    out += ["Each row is one configuration over its seeds: mean ± sample standard deviation "
+            "(n − 1) of the final average accuracy, backward transfer (BWT, Lopez-Paz & Ranzato "
+            "2017) and forgetting (see below), in percent; ranked by mean final average "
+            f"accuracy. † marks rows with fewer than {MIN_SEEDS} seeds. The tables are also in "
+            "the CSV files next to this one, and in `index.html` (sortable, with the "
+            "forgetting curve of each row's best run).", ""]
+    if board.coverage:
+        out += ["## Scope", "", "| sweep | planned runs | recorded | not recorded |",
+                "|---|---|---|---|"]
+        for c in board.coverage:
+            missing = "; ".join(c.missing) if c.missing else "—"
+            out.append(f"| `{c.sweep}` | {c.planned} | {c.recorded} | {_cell(missing)} |")
+        out.append("")
+    definitions = sorted({r.forgetting_definition for rows in board.tables.values()
+                          for r in rows if r.forgetting is not None})
+    for (stream, scenario), rows in board.tables.items():
+        out += [f"## {table_title(stream, scenario)}", "",
+                f"CSV: [`{stream}-{scenario}.csv`]({stream}-{scenario}.csv)", "", *_table(rows),
+                "", "<details><summary>provenance (* = the row's best run)</summary>", "",
+                *_provenance(rows), "", "</details>", ""]
+    if definitions:
+        out += ["## Definitions", ""]
+        out += [f"- forgetting: {d}" for d in definitions]
+        out += ["- BWT: mean over old tasks of R[T-1, j] − R[j, j] (Lopez-Paz & Ranzato 2017)",
+                "- final average accuracy: mean over tasks of R[T-1, j]", ""]
+    return "\n".join(out)

@@ -1,0 +1,222 @@
+"""One leaderboard row: the runs of one configuration over its seeds, with provenance.
+
+A *row* gathers the results files (``results.json`` of :func:`metabnn.runner.run`) whose
+configs are identical except for the seed: its :attr:`Row.group` is the stamp of the config
+without ``seed`` (the same 12-hex SHA-256 as :func:`metabnn.config.stamp`). Over the seeds it
+reports, for each metric of :mod:`metabnn.metrics` (final average accuracy, backward transfer
+BWT, forgetting as in :data:`metabnn.metrics.FORGETTING_DEFINITION`),
+
+.. math:: \\bar x = \\frac1n \\sum_s x_s, \\qquad
+          s_x = \\sqrt{\\frac{1}{n-1} \\sum_s (x_s - \\bar x)^2}
+
+(sample standard deviation; undefined, ``None``, for a single seed), plus the energy (pJ, all
+phases) and device writes of the hardware backend where a run measured them. Rows with fewer
+than :data:`MIN_SEEDS` seeds are marked (:attr:`Row.few_seeds`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
+           "make_rows", "energy_pj", "device_writes", "fmt_pct", "fmt_stat",
+           "fmt_hyperparameters"]
+
+MIN_SEEDS = 3
+"""Rows with fewer seeds than this are marked as such."""
+
+SCENARIOS = ("task", "domain", "class")
+"""Order of a stream's tables: the paper's task-incremental protocol first."""
+
+METRICS = ("average_accuracy", "backward_transfer", "forgetting")
+"""The metrics a row reports, each as mean and sample std over seeds (keys of results' metrics)."""
+
+
+@dataclass(frozen=True)
+class Stat:
+    """Mean and sample standard deviation over ``n`` seeds (``std`` is None when ``n < 2``)."""
+
+    mean: float
+    std: float | None
+    n: int
+
+    @staticmethod
+    def of(values: list[float | None]) -> Stat | None:
+        """The statistic of the non-None values (None when there are none)."""
+        xs = [float(v) for v in values if v is not None]
+        if not xs:
+            return None
+        mean = math.fsum(xs) / len(xs)
+        std = (math.sqrt(math.fsum((x - mean) ** 2 for x in xs) / (len(xs) - 1))
+               if len(xs) > 1 else None)
+        return Stat(mean, std, len(xs))
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a row's numbers come from: one entry per run (by seed) or the distinct values."""
+
+    stamps: tuple[str, ...]
+    """config stamps of the runs, in seed order"""
+    metabnn: tuple[str, ...]
+    """metabnn versions (distinct, sorted)"""
+    commits: tuple[str, ...]
+    """git commits of the source trees the runs ran from (``-dirty``: uncommitted changes)"""
+    torch: tuple[str, ...]
+    avalanche: tuple[str, ...]
+    devices: tuple[str, ...]
+    dates: tuple[str, ...]
+    """UTC dates the runs' results were written, in seed order"""
+
+
+@dataclass(frozen=True)
+class Row:
+    """One ranked entry of a leaderboard table (stream x scenario)."""
+
+    stream: str
+    scenario: str
+    strategy: str
+    model: str
+    """model name and hidden widths, e.g. ``bnn 512x512``"""
+    hardware: str
+    """hardware backend and condition (``rram/nominal``), or ``none`` for the software BNN"""
+    hyperparameters: tuple[tuple[str, Any], ...]
+    """key hyperparameters: the strategy's own (``metabnn list strategies``), m, lr, epochs"""
+    tasks: int
+    seeds: tuple[int, ...]
+    accuracy: Stat
+    bwt: Stat | None
+    forgetting: Stat | None
+    forgetting_definition: str
+    energy_pj: Stat | None
+    device_writes: Stat | None
+    group: str
+    """stamp of the config without its seed: what the row's runs share"""
+    best: str
+    """stamp of the row's best run (highest final average accuracy; ties: lowest seed)"""
+    provenance: Provenance
+
+    @property
+    def few_seeds(self) -> bool:
+        return len(self.seeds) < MIN_SEEDS
+
+
+def group_key(config: dict[str, Any]) -> str:
+    """12 hex digits of SHA-256 over the canonical JSON of ``config`` without ``seed``."""
+    body = {k: v for k, v in config.items() if k != "seed"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def energy_pj(results: dict[str, Any]) -> float | None:
+    """Total energy of the hardware backend over all phases (pJ), if the run measured it."""
+    hw = results.get("hardware")
+    if not isinstance(hw, dict) or not isinstance(hw.get("energy_total_pj"), dict):
+        return None
+    return math.fsum(float(v) for v in hw["energy_total_pj"].values())
+
+
+def device_writes(results: dict[str, Any]) -> int | None:
+    """Number of device write events (cell programmings) the hardware backend counted."""
+    hw = results.get("hardware")
+    measured = hw.get("measured_ber") if isinstance(hw, dict) else None
+    return int(measured["writes"]) if isinstance(measured, dict) and "writes" in measured else None
+
+
+def _float(x: int | None) -> float | None:
+    return None if x is None else float(x)
+
+
+def _model(config: dict[str, Any]) -> str:
+    m = config["model"]
+    return f"{m['name']} {'x'.join(str(h) for h in m['hidden'])}"
+
+
+def _hardware(config: dict[str, Any]) -> str:
+    hw = config.get("hardware") or {}
+    name = hw.get("name", "none")
+    return name if name == "none" else f"{name}/{hw.get('condition', 'nominal')}"
+
+
+def _hyperparameters(results: dict[str, Any]) -> tuple[tuple[str, Any], ...]:
+    config = results["config"]
+    declared = (results.get("strategy") or {}).get("hyperparameters") or {}
+    own = {k: v for k, v in declared.items() if "." not in k}
+    meta = (results.get("strategy") or {}).get("meta", config["optim"]["meta"])
+    key = {**own, "m": meta, "lr": config["optim"]["lr"], "epochs": config["train"]["epochs"]}
+    return tuple(sorted(key.items()))
+
+
+def _row(runs: list[dict[str, Any]]) -> Row:
+    runs = sorted(runs, key=lambda r: (r["seed"], r["stamp"]))
+    first = runs[0]
+    config = first["config"]
+    metrics = {k: Stat.of([r["metrics"].get(k) for r in runs]) for k in METRICS}
+    accuracy = metrics["average_accuracy"]
+    if accuracy is None:  # checked files always have it
+        raise ValueError(f"runs {[r['stamp'] for r in runs]} report no average_accuracy")
+    best = max(runs, key=lambda r: (r["metrics"]["average_accuracy"], -r["seed"]))
+    versions = [r["versions"] for r in runs]
+    return Row(
+        stream=config["stream"]["name"], scenario=first["scenario"], strategy=config["strategy"],
+        model=_model(config), hardware=_hardware(config),
+        hyperparameters=_hyperparameters(first), tasks=int(config["stream"]["tasks"]),
+        seeds=tuple(r["seed"] for r in runs),
+        accuracy=accuracy,
+        bwt=metrics["backward_transfer"], forgetting=metrics["forgetting"],
+        forgetting_definition=str(first["metrics"].get("forgetting_definition", "")),
+        energy_pj=Stat.of([energy_pj(r) for r in runs]),
+        device_writes=Stat.of([_float(device_writes(r)) for r in runs]),
+        group=group_key(config), best=best["stamp"],
+        provenance=Provenance(
+            stamps=tuple(r["stamp"] for r in runs),
+            metabnn=tuple(sorted({str(v.get("metabnn")) for v in versions})),
+            commits=tuple(sorted({str(r["git_commit"]) for r in runs})),
+            torch=tuple(sorted({str(v.get("torch")) for v in versions})),
+            avalanche=tuple(sorted({str(v.get("avalanche-lib")) for v in versions})),
+            devices=tuple(sorted({str(r["device"]) for r in runs})),
+            dates=tuple(str(r["date"]) for r in runs),
+        ),
+    )
+
+
+def make_rows(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[Row]]:
+    """Checked results -> ranked rows per (stream, scenario), tables in sorted order.
+
+    Tables: by stream, then scenario in :data:`SCENARIOS` order. Rank: mean final average
+    accuracy, highest first; ties by group stamp, so the order never depends on the order the
+    files were read in.
+    """
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(group_key(r["config"]), []).append(r)
+    tables: dict[tuple[str, str], list[Row]] = {}
+    for runs in groups.values():
+        row = _row(runs)
+        tables.setdefault((row.stream, row.scenario), []).append(row)
+    order = {s: i for i, s in enumerate(SCENARIOS)}
+    return {key: sorted(rows, key=lambda r: (-r.accuracy.mean, r.group))
+            for key, rows in sorted(tables.items(), key=lambda kv: (
+                kv[0][0], order.get(kv[0][1], len(order)), kv[0][1]))}
+
+
+def fmt_pct(x: float | None) -> str:
+    """A fraction as a percentage with two decimals; an em dash when undefined."""
+    return "—" if x is None else f"{100 * x:.2f}"
+
+
+def fmt_stat(s: Stat | None, scale: str = "pct") -> str:
+    """``mean ± std`` (percent, or ``%.4g`` with ``scale="num"``); ``± n/a`` for one seed."""
+    if s is None:
+        return "—"
+    f = fmt_pct if scale == "pct" else (lambda v: f"{v:.4g}")
+    return f"{f(s.mean)} ± {'n/a' if s.std is None else f(s.std)}"
+
+
+def fmt_hyperparameters(row: Row) -> str:
+    """``key=value`` pairs, sorted by key, separated by spaces."""
+    return " ".join(f"{k}={json.dumps(v)}" for k, v in row.hyperparameters)

@@ -1,0 +1,145 @@
+"""`metabnn leaderboard check`: tampered results files are refused, honest ones accepted."""
+
+from __future__ import annotations
+
+import json
+import pickle
+from pathlib import Path
+
+import pytest
+from leaderboard_fixtures import META, fake_results, write
+
+from metabnn.cli import main
+from metabnn.config import RunConfig, from_dict
+from metabnn.leaderboard import CheckError, check_file, check_results
+from metabnn.runner import run
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def honest() -> dict:
+    return fake_results("meta", 0, META[0], meta=1.35)
+
+
+def _tamper_metric(r):
+    r["metrics"]["average_accuracy"] += 0.01  # better than its own matrix says
+
+
+def _tamper_matrix(r):
+    r["accuracy_matrix"][1][0] = 0.99  # the matrix edited, the metrics left
+
+
+def _drop_seed(r):
+    del r["seed"]
+
+
+def _alter_stamp(r):
+    r["stamp"] = "0" * 12
+
+
+def _alter_config(r):
+    r["config"]["optim"]["meta"] = 2.0  # claims another m under the old stamp
+
+
+def _seed_as_string(r):
+    r["seed"] = "0"
+
+
+def _matrix_as_strings(r):
+    r["accuracy_matrix"] = [[str(a) for a in row] for row in r["accuracy_matrix"]]
+
+
+def _accuracy_above_one(r):
+    r["accuracy_matrix"][1][1] = 1.5
+
+
+def _no_commit(r):
+    del r["git_commit"]
+
+
+def _no_date(r):
+    r["date"] = "yesterday"
+
+
+def _other_seed(r):
+    r["seed"] = 7  # not the config's seed
+
+
+TAMPERS = {
+    _tamper_metric: "metrics.average_accuracy: reported",
+    _tamper_matrix: "metrics.average_accuracy: reported",
+    _drop_seed: "seed: missing",
+    _alter_stamp: "stamp: '000000000000' is not the config's stamp",
+    _alter_config: "is not the config's stamp",
+    _seed_as_string: "seed: expected an integer, got str",
+    _matrix_as_strings: "accuracy_matrix: entries must be numbers",
+    _accuracy_above_one: "accuracies must lie in [0, 1]",
+    _no_commit: "git_commit: missing",
+    _no_date: "date: 'yesterday' is not an ISO 8601 date",
+    _other_seed: "seed: 7 but config.seed is 0",
+}
+
+
+def test_the_honest_fixture_is_accepted(honest, tmp_path):
+    assert check_results(honest) == []
+    assert check_file(write(tmp_path, honest))["stamp"] == honest["stamp"]
+
+
+@pytest.mark.parametrize("tamper", list(TAMPERS), ids=lambda f: f.__name__.strip("_"))
+def test_a_tampered_file_is_refused_with_its_reason(tamper, honest, tmp_path):
+    tamper(honest)
+    path = write(tmp_path, honest)
+    with pytest.raises(CheckError) as err:
+        check_file(path)
+    assert str(path) in str(err.value) and TAMPERS[tamper] in str(err.value)
+
+
+def test_a_pickle_is_refused_and_never_unpickled(honest, tmp_path, monkeypatch):
+    path = tmp_path / "results.json"
+    path.write_bytes(pickle.dumps(honest))
+    monkeypatch.setattr(pickle, "loads", lambda *a, **k: pytest.fail("unpickled"))
+    monkeypatch.setattr(pickle, "load", lambda *a, **k: pytest.fail("unpickled"))
+    with pytest.raises(CheckError, match="a pickle"):
+        check_file(path)
+    path.write_bytes(pickle.dumps(honest, protocol=0))  # ASCII opcodes: not JSON either
+    with pytest.raises(CheckError, match="not UTF-8 JSON"):
+        check_file(path)
+
+
+def test_nan_is_refused(honest, tmp_path):
+    path = tmp_path / "nan.json"
+    path.write_text(json.dumps(honest).replace('"wall_time_s": 1.5', '"wall_time_s": NaN'))
+    with pytest.raises(CheckError, match="NaN"):
+        check_file(path)
+
+
+def test_cli_check_names_each_refused_file(honest, tmp_path, capsys):
+    good = write(tmp_path / "good", honest)
+    bad = json.loads(json.dumps(honest))
+    _tamper_metric(bad)
+    bad_path = write(tmp_path / "bad", bad)
+    assert main(["leaderboard", "check", str(good)]) == 0
+    assert main(["leaderboard", "check", str(good), str(bad_path)]) == 1
+    out = capsys.readouterr()
+    assert f"accepted {good}" in out.out and "1 accepted, 1 refused" in out.out
+    assert f"refused {bad_path}: refused: metrics.average_accuracy: reported" in out.err
+
+
+@pytest.mark.slow  # ~10 s alone, ~50 s on a loaded machine; the committed runs cover it fast
+def test_a_real_untouched_results_file_is_accepted(data_root, tmp_path):
+    """End to end: what the runner writes passes the check as it is (a tiny real run)."""
+    config = from_dict(RunConfig, {
+        "stream": {"name": "pmnist", "tasks": 2, "train_per_task": 300, "test_per_task": 200},
+        "model": {"hidden": [32]}, "train": {"epochs": 1}})
+    results = run(config, data_root=data_root, out_dir=tmp_path, progress=False,
+                  log=lambda s: None, record=False)
+    assert check_file(results["path"])["stamp"] == results["stamp"]
+
+
+def test_the_committed_runs_pass_the_check():
+    """The board's runs are results.json files copied untouched from real runs."""
+    paths = sorted((REPO / "leaderboards" / "results").glob("*.json"))
+    assert paths
+    for path in paths:
+        check_file(path)
