@@ -77,15 +77,20 @@ def run_batched(
     device: str = "auto", out_dir: str | Path = "runs", progress: bool = False,
     log: Callable[[str], Any] = print, registry: RunRegistry | str | Path | None = None,
     record: bool = True, force: bool = False, wandb: str = "disabled", wandb_reason: str = "",
-    sweep: str | None = None, kernels: str = "auto",
+    sweep: str | None = None, kernels: str = "auto", resume: bool = False,
+    checkpoint_every: int = 1,
 ) -> list[dict[str, Any]]:
     """The seeds of ``config`` as one batched model; one results dict per seed, in order.
 
     Registry, skipping and W&B as :func:`metabnn.runner.run` (stamps already done are skipped;
     W&B gets each seed's end-of-run tables). ``progress`` is accepted for symmetry and unused.
     ``kernels``: ``per-seed`` (bitwise equal to separate runs on CPU), ``batched`` (``bmm``,
-    fewer kernel launches) or ``auto`` (per-seed on CPU, batched on an accelerator).
+    fewer kernel launches) or ``auto`` (per-seed on CPU, batched on an accelerator). Batched
+    runs write no checkpoints (``checkpoint_every`` is ignored) and cannot ``resume``.
     """
+    if resume:
+        raise ConfigError("--resume cannot continue --batched-seeds runs (they write no "
+                          "checkpoints); rerun them, or drop --batched-seeds")
     if kernels not in ("auto", "per-seed", "batched"):
         raise ConfigError(f"kernels={kernels!r} is invalid: auto, per-seed or batched")
     configs = [validate(dataclasses.replace(config, seed=s)) for s in seeds]
@@ -175,14 +180,15 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
 
     train_stream = _stacked([s.train_stream for s in streams], dev, task_label_of)
     test_stream = _stacked([s.test_stream for s in streams], dev, task_label_of)
-    first, stamps = streams[0], [stamp(c) for c in configs]
-    del streams, models  # the stacked tensors are the only copy kept
+    scenario, boundaries = streams[0].scenario, streams[0].boundaries
+    stamps = [stamp(c) for c in configs]
+    del streams  # the stacked tensors are the only copy of the data kept
     trainer = BatchedTrainer(
         model, test_stream, generators=generators, meta=kw["meta"], lr=kw["lr"],
         betas=kw["betas"], eps=kw["eps"], weight_decay=kw["weight_decay"],
         reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
         batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
-        per_task_bn=first.scenario == "task",
+        per_task_bn=scenario == "task",
     )
     c0 = configs[0]
     log(f"runs {' '.join(stamps)}: {c0.strategy} on {c0.stream.name} "
@@ -203,8 +209,8 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
             "stamp": s,
             "config": to_dict(c),
             "seed": c.seed,
-            "scenario": first.scenario,
-            "boundaries": first.boundaries,
+            "scenario": scenario,
+            "boundaries": boundaries,
             "strategy": strategy_record(c, strategies[k]),
             "accuracy_matrix": trainer.matrices[k],
             "curves": trainer.curves[k],

@@ -225,6 +225,7 @@ def test_batched_seeds_equal_separate_runs_domain_three_seeds(tiny, data_root, t
     (["--strategy", "ewc"], "cannot run strategy='ewc'"),
     (["--model", "mlp"], "cannot run model.name='mlp'"),
     (["--scenario", "class", "--stream", "split-mnist"], "cannot run stream.scenario='class'"),
+    (["--resume"], "--resume cannot continue --batched-seeds runs"),
 ])
 def test_cli_refuses_what_batched_seeds_cannot_run(args, message, capsys, tmp_path):
     from metabnn.cli import main
