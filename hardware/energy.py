@@ -121,6 +121,16 @@ class Ledger:
             }
         return out
 
+    def state_dict(self) -> dict[str, Any]:
+        """Counts, task rows and the per-task mark, for checkpoints (plain ints)."""
+        return {"counts": [[p, lay, q, _value(n)] for (p, lay, q), n in self._counts.items()],
+                "tasks": [dict(t) for t in self.tasks], "mark": dict(self._mark)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self._counts = defaultdict(int, {(p, lay, q): n for p, lay, q, n in state["counts"]})
+        self.tasks = [dict(t) for t in state["tasks"]]
+        self._mark = dict(state["mark"])
+
     def end_task(self, task: int) -> dict[str, Any]:
         """Record training flips and writes since the previous call under ``task`` (endurance)."""
         now = {q: self.total(q, "train") for q in ("flips", "writes", "write_errors")}

@@ -10,10 +10,11 @@ background load hits them alike:
 * **ideal**: weights in ``ideal`` arrays, synced after every step, ledger counting;
 * **rram-2t2r nominal**: the same with the nominal 2T2R preset (errors on written cells).
 
-Prints the median epoch time of each and the ratio to the software run; the issue's bound is
-``rram-2t2r nominal / software <= 1.25``. (It lives in ``hardware/`` rather than
-``benchmarks/perf/`` because the import contracts keep ``benchmarks`` and ``hardware``
-independent.)
+Prints the median epoch time of each and the ratios of the nominal run to the ideal and to the
+software run, repeat by repeat; the issue's bound is ``rram-2t2r nominal / ideal <= 1.25``
+(``ideal`` is bit-identical to software, and the software ratio is printed too). It lives in
+``hardware/`` rather than ``benchmarks/perf/`` because the import contracts keep ``benchmarks``
+and ``hardware`` independent.
 """
 
 from __future__ import annotations
@@ -107,8 +108,12 @@ def main() -> None:
     for name, seconds in med.items():
         print(f"{name:>18}: {seconds:7.3f} s/epoch   ratio to software "
               f"{seconds / med['software']:.3f}   runs {[round(t, 2) for t in times[name]]}")
-    ratio = med["rram-2t2r nominal"] / med["software"]
-    print(f"rram-2t2r nominal / software = {ratio:.3f} ({'<=' if ratio <= 1.25 else '>'} 1.25)")
+    # ratios repeat by repeat (same background load), then their median
+    for base in ("ideal", "software"):
+        paired = [n / b for n, b in zip(times["rram-2t2r nominal"], times[base])]
+        ratio = statistics.median(paired)
+        print(f"rram-2t2r nominal / {base} = {ratio:.3f} (median of paired ratios "
+              f"{[round(r, 3) for r in paired]}; {'<=' if ratio <= 1.25 else '>'} 1.25)")
 
 
 if __name__ == "__main__":

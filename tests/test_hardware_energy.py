@@ -110,3 +110,16 @@ def test_summary_is_json_ready_and_complete(tiny):
     assert lo <= s["measured_ber"]["ber"] <= hi
     for entry in s["technology"].values():
         assert entry["source"]
+
+
+def test_ledger_state_dict_round_trip(tiny):
+    from hardware import Ledger
+
+    model, backend = tiny
+    model.train()
+    model(torch.rand(4, 2, 5, 5))
+    backend.end_task(0)
+    other = Ledger()
+    other.load_state_dict(backend.ledger.state_dict())
+    assert other.counts() == backend.ledger.counts() and other.tasks == backend.ledger.tasks
+    assert other.energy(backend.table) == backend.ledger.energy(backend.table)
