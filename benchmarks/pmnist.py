@@ -27,7 +27,9 @@ __all__ = ["permuted_mnist"]
     description="permuted MNIST: one seeded pixel permutation per task",
     scenarios=("task", "domain"),
     source="MNIST (60k train / 10k test per task)",
+    sizes="3 tasks x 10 classes (any --tasks); 784 pixels",
     default_model="bnn",
+    default_tasks=3,
 )
 def permuted_mnist(config: StreamConfig, *, seed: int, data_root: Path) -> Stream:
     gen = generator(seed, "stream")

@@ -1,31 +1,59 @@
-"""The stream registry and the object every stream factory returns.
+"""The stream registry, the object every stream factory returns, and per-stream defaults.
 
 A stream factory is ``factory(config: StreamConfig, *, seed: int, data_root: Path) -> Stream``,
-enrolled with ``@STREAMS.register(name, scenarios=(...), source="...")``. Factories build data
-only; they never own training.
+enrolled with ``@STREAMS.register(name, ...)``. Factories build data only; they never own
+training. The registry info of a stream declares:
+
+* ``scenarios`` — the scenarios it can honour, the first being its default;
+* ``source`` and ``sizes`` — the data it reads and the size of its experiences (for listings);
+* ``default_model`` — the model it is run with when ``model.name`` is unset;
+* ``default_tasks`` and ``tasks`` — the number of experiences when ``stream.tasks`` is unset,
+  and the values it accepts (a tuple; absent: any ``>= 1``);
+* ``boundaries`` — ``False`` for stream learning: the learner gets no task label, no optimizer
+  reset and no BatchNorm switch between experiences (``default_chunks`` is then the number of
+  chunks when ``stream.chunks`` is unset, and ``tasks`` follows ``chunks``).
+
+:func:`resolve` fills every unset (``None``) stream-dependent field from this info and refuses
+values the stream cannot honour, so that the config a run is stamped with is the config it ran.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from metabnn.config import ConfigError, StreamConfig
+from metabnn.config import ConfigError, RunConfig, StreamConfig
 from metabnn.registry import Registry
 
-__all__ = ["STREAMS", "Stream", "check_scenario"]
+__all__ = [
+    "STREAMS",
+    "Stream",
+    "check_scenario",
+    "resolve",
+    "resolve_stream",
+    "build_stream",
+    "stream_table",
+]
 
 STREAMS: Registry[Any] = Registry("stream")
 
 
 @dataclass
 class Stream:
-    """An Avalanche benchmark plus what a model needs to know about its data."""
+    """An Avalanche benchmark plus what a model needs to know about its data.
+
+    ``n_classes`` is the width of the model's output: the classes of one task for the task and
+    domain scenarios (labels are relative to the task), all classes for the class scenario.
+    ``boundaries`` is ``False`` when the learner must not be told where experiences start.
+    """
 
     benchmark: Any
     input_shape: tuple[int, ...]
     n_classes: int
     scenario: str
+    boundaries: bool = True
 
     @property
     def train_stream(self) -> Any:
@@ -44,3 +72,72 @@ def check_scenario(name: str, config: StreamConfig) -> None:
             f"stream.scenario={config.scenario!r} is invalid for stream {name!r}: "
             f"allowed {', '.join(allowed)}"
         )
+
+
+def resolve_stream(config: StreamConfig) -> StreamConfig:
+    """``config`` with the stream's defaults for unset fields; refuses what it cannot honour."""
+    info = STREAMS.entry(config.name).info
+    name = config.name
+    scenario = config.scenario or info["scenarios"][0]
+    tasks, chunks = config.tasks, config.chunks
+    if info.get("boundaries", True):
+        if chunks is not None:
+            raise ConfigError(f"stream.chunks={chunks!r} is invalid for stream {name!r}: only "
+                              "stream-learning streams are cut into chunks (use stream.tasks)")
+        tasks = tasks if tasks is not None else info.get("default_tasks", 1)
+        allowed = info.get("tasks")
+        if allowed is not None and tasks not in allowed:
+            raise ConfigError(f"stream.tasks={tasks!r} is invalid for stream {name!r}: "
+                              f"allowed {', '.join(map(str, allowed))}")
+    else:
+        chunks = chunks if chunks is not None else info["default_chunks"]
+        if tasks is not None and tasks != chunks:
+            raise ConfigError(f"stream.tasks={tasks!r} is invalid for stream {name!r}: its "
+                              f"experiences are its {chunks} chunks (set stream.chunks)")
+        tasks = chunks
+    resolved = dataclasses.replace(config, scenario=scenario, tasks=tasks, chunks=chunks)
+    check_scenario(name, resolved)
+    return resolved
+
+
+def resolve(config: RunConfig) -> RunConfig:
+    """The run config with its stream's defaults: stream fields, model, optimizer resets.
+
+    A stream without boundaries forces ``optim.reset_per_experience = False``: resetting Adam's
+    moments at a chunk boundary would tell the learner where the boundary is.
+    """
+    stream = resolve_stream(config.stream)
+    info = STREAMS.entry(stream.name).info
+    model = config.model
+    if model.name is None:
+        model = dataclasses.replace(model, name=info.get("default_model", "bnn"))
+    optim = config.optim
+    if not info.get("boundaries", True):
+        optim = dataclasses.replace(optim, reset_per_experience=False)
+    return dataclasses.replace(config, stream=stream, model=model, optim=optim)
+
+
+def build_stream(config: StreamConfig, *, seed: int, data_root: str | Path) -> Stream:
+    """Resolve ``config`` and call its factory: the one way to build a registered stream."""
+    config = resolve_stream(config)
+    return STREAMS.get(config.name)(config, seed=seed, data_root=Path(data_root))
+
+
+def stream_table() -> str:
+    """``metabnn list streams``: each stream with its scenarios, sizes, source and defaults."""
+    lines = []
+    for entry in STREAMS.entries():
+        info = entry.info
+        scenarios = ", ".join(info.get("scenarios", ()))
+        if info.get("boundaries", True):
+            shape = f"default {info.get('default_tasks', 1)} tasks"
+        else:
+            shape = f"default {info['default_chunks']} chunks, no task boundaries"
+        lines += [
+            f"{entry.name:<25} {entry.description}",
+            f"{'':<25} scenarios: {scenarios} (default {info['scenarios'][0]}); {shape}; "
+            f"model: {info.get('default_model', 'bnn')}",
+            f"{'':<25} sizes: {info.get('sizes', '?')}",
+            f"{'':<25} source: {info.get('source', '?')}",
+        ]
+    return "\n".join(lines)

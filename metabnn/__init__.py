@@ -11,6 +11,7 @@ from importlib import import_module
 from typing import Any
 
 from metabnn.config import RunConfig, stamp
+from metabnn.convnets import BinaryConvNet, ConvNet  # also enrols them in MODELS
 from metabnn.layers import BinaryConv2d, BinaryLayer, BinaryLinear
 from metabnn.metaplasticity import consolidation_mask, f_meta, metaplastic_scale
 from metabnn.metrics import average_accuracy, backward_transfer, forgetting
@@ -22,10 +23,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BinaryConv2d",
+    "BinaryConvNet",
     "BinaryLayer",
     "BinaryLinear",
     "BinaryMLP",
     "MLP",
+    "ConvNet",
     "MetaplasticAdam",
     "MetaplasticStrategy",
     "RunConfig",

@@ -1,4 +1,4 @@
-"""The ``metabnn`` command line: ``metabnn run``, ``metabnn list``.
+"""The ``metabnn`` command line: run, list, runs, sweep, sweep-ber and leaderboard.
 
 Options map one to one onto :class:`~metabnn.config.RunConfig` fields; their help texts and
 defaults come from the config's field metadata, so ``--help`` and the config never disagree.
@@ -42,6 +42,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--model", "model.name", ModelConfig, "name", {}),
     ("--hidden", "model.hidden", ModelConfig, "hidden", {"type": int, "nargs": "+"}),
     ("--init-width", "model.init_width", ModelConfig, "init_width", {"type": float}),
+    ("--channels", "model.channels", ModelConfig, "channels", {"type": int, "nargs": "+"}),
     ("--meta", "optim.meta", OptimConfig, "meta", {"type": float}),
     ("--lr", "optim.lr", OptimConfig, "lr", {"type": float}),
     ("--weight-decay", "optim.weight_decay", OptimConfig, "weight_decay", {"type": float}),
@@ -107,10 +108,86 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", default="runs",
                      help="folder for run folders <out>/<stamp>/ (default: runs)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run.add_argument("--resume", action="store_true",
+                     help="continue from the run folder's last checkpoint (a rerun of a stamp "
+                     "the registry has as running or failed does so anyway; --force starts "
+                     "over) (default: off)")
+    run.add_argument("--checkpoint-every", type=int, default=1, metavar="EPOCHS",
+                     help="write <out>/<stamp>/checkpoint.pt every this many epochs and at "
+                     "every experience end; 0: never (default: 1)")
+    run.add_argument("--seeds", type=int, nargs="+", default=None, metavar="SEED",
+                     help="run the config once per seed, each a run of its own (stamp, "
+                     "results.json); replaces --seed (default: one run with --seed)")
+    run.add_argument("--batched-seeds", action="store_true",
+                     help="with --seeds: train all seeds at once as one batched model (meta "
+                     "strategy, bnn model, task or domain scenario); each seed's results equal "
+                     "its separate run's (default: off, one run after another)")
+    _add_tracking_args(run)
 
-    lst = sub.add_parser("list", help="list registered streams, strategies or models")
-    lst.add_argument("kind", choices=["streams", "strategies", "models"])
+    lst = sub.add_parser("list", help="list registered streams, strategies, models or hardware")
+    lst.add_argument("kind", choices=["streams", "strategies", "models", "hardware"])
+    from hardware import sweep_ber
+
+    sweep_ber.add_arguments(sub.add_parser(
+        "sweep-ber", help="test accuracy vs weight bit error rate, standard vs error-aware "
+        "training (CSV + plot)", description=sweep_ber.__doc__.split("\n")[0]))
+    runs = sub.add_parser("runs", help="list the run registry (`runs show STAMP`: one run)",
+                          description="List the runs of the registry, newest last.")
+    runs.add_argument("--registry", type=Path, default=None, help=_REGISTRY_HELP)
+    runs.add_argument("--out", default="runs", help="the runs folder (default: runs)")
+    for col in ("status", "strategy", "stream", "sweep"):
+        runs.add_argument(f"--{col}", default=None, help=f"only runs with this {col}")
+    show = runs.add_subparsers(dest="runs_command", parser_class=_Parser).add_parser(
+        "show", help="print one run: config, status, error, metrics, provenance")
+    show.add_argument("stamp", help="a stamp or an unambiguous prefix of one")
+    # also accepted after the stamp; SUPPRESS keeps a value given before `show`
+    show.add_argument("--registry", type=Path, default=argparse.SUPPRESS, help=_REGISTRY_HELP)
+    show.add_argument("--out", default=argparse.SUPPRESS, help="the runs folder (default: runs)")
+
+    sweep = sub.add_parser("sweep", help="run a grid of runs from a sweep YAML file",
+                           description="Expand SWEEP.yaml (base config x grid x seeds) and run "
+                           "every run not done yet; see metabnn.sweep for the file format.")
+    sweep.add_argument("file", type=Path, metavar="SWEEP.yaml", help="the sweep file")
+    sweep.add_argument("--backend", choices=["local", "ray"], default="local",
+                       help="local: a process pool; ray: Ray tasks (pip install -e '.[ray]') "
+                       "(default: local)")
+    sweep.add_argument("--workers", type=int, default=1,
+                       help="parallel runs (local processes, or CPUs of a local Ray) (default: 1)")
+    sweep.add_argument("--ray-address", default=None,
+                       help="an existing Ray cluster, e.g. ray://head:10001 or auto (default: "
+                       "start a local Ray for the sweep)")
+    sweep.add_argument("--dry-run", action="store_true",
+                       help="print the expanded grid with each stamp's registry status; run "
+                       "nothing")
+    sweep.add_argument("--data-root", default=None,
+                       help="dataset folder (default: $METABNN_DATA, else ~/.cache/metabnn/data)")
+    sweep.add_argument("--device", default="cpu", help="device of every run (default: cpu)")
+    sweep.add_argument("--out", default="runs",
+                       help="folder for run folders and sweeps/<name>/ (default: runs)")
+    _add_tracking_args(sweep)
+
+    from metabnn.leaderboard import command as leaderboard
+
+    leaderboard.add_arguments(sub.add_parser(
+        "leaderboard", help="build leaderboards from recorded runs, or check results files",
+        description="Leaderboards: `build` the tables and page of leaderboards/ from its "
+        "recorded runs; `check` results files before they enter a board."))
+
     return parser
+
+
+_REGISTRY_HELP = ("run registry SQLite file (default: $METABNN_REGISTRY, else "
+                  "<out>/registry.sqlite)")
+
+
+def _add_tracking_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--wandb", choices=["online", "offline", "disabled"], default=None,
+                        help="Weights & Biases logging; online falls back to offline without an "
+                        "API key or network; offline runs sync later with `wandb sync` "
+                        "(default: $WANDB_MODE, else online when possible, else offline)")
+    parser.add_argument("--registry", type=Path, default=None, help=_REGISTRY_HELP)
+    parser.add_argument("--force", action="store_true",
+                        help="rerun stamps the registry already has as done")
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
@@ -123,17 +200,28 @@ def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
     data[leaf] = value
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
-    """File, then ``--set`` overrides, then explicit flags; validated."""
+def _yaml(text: str, where: str) -> Any:
+    """``text`` parsed as YAML; a syntax error is a one-line :class:`ConfigError`."""
     import yaml
 
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        problem = getattr(err, "problem", None) or type(err).__name__
+        raise ConfigError(f"{where} is invalid YAML: {problem}{at}") from None
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    """File, then ``--set`` overrides, then explicit flags; validated."""
     data: dict[str, Any] = {}
     if args.config is not None:
         try:
             text = args.config.read_text()
         except OSError as err:
             raise ConfigError(f"--config {args.config}: {err.strerror}") from None
-        loaded = yaml.safe_load(text) or {}
+        loaded = _yaml(text, f"--config {args.config}") or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {args.config}: expected a mapping at the top level")
         data = loaded
@@ -141,12 +229,12 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--set {item!r} is invalid: expected KEY=VALUE")
-        _set_path(data, key.strip(), yaml.safe_load(raw))
+        _set_path(data, key.strip(), _yaml(raw, f"--set {item!r}"))
     for item in args.params:
         key, sep, raw = item.partition("=")
         if not sep:
             raise ConfigError(f"--param {item!r} is invalid: expected KEY=VALUE")
-        data.setdefault("params", {})[key.strip()] = yaml.safe_load(raw)
+        data.setdefault("params", {})[key.strip()] = _yaml(raw, f"--param {item!r}")
     for flag, path, *_ in _FLAGS:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
@@ -160,9 +248,20 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _list(kind: str) -> None:
     if kind == "streams":
-        from benchmarks import STREAMS as reg
+        from benchmarks import stream_table
+
+        print(stream_table())
+        return
     elif kind == "strategies":
-        from baselines import STRATEGIES as reg
+        from baselines import strategy_table
+
+        print(strategy_table())
+        return
+    elif kind == "hardware":
+        from hardware import listing
+
+        print("\n".join(listing()))
+        return
     else:
         from metabnn.models import MODELS as reg
     for entry in reg.entries():
@@ -175,26 +274,114 @@ def _list(kind: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from metabnn.runner import format_matrix, run, validate
+    from metabnn.runner import check_data_root, format_matrix, resolve_device, run, validate
 
     config = validate(config_from_args(args))
+    if args.checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every={args.checkpoint_every} is invalid: must be >= 0 "
+                          "(0: no checkpoints)")
+    resolve_device(args.device)
+    check_data_root(args.data_root)
+    mode, reason = _wandb_mode(args.wandb)
+    if args.batched_seeds and not args.seeds:
+        raise ConfigError("--batched-seeds needs --seeds, e.g. --seeds 0 1 2 3 --batched-seeds")
+    if args.seeds:
+        from metabnn.multiseed import format_seeds, run_seeds
+
+        print(format_seeds(run_seeds(
+            config, args.seeds, batched=args.batched_seeds, data_root=args.data_root,
+            device=args.device, out_dir=args.out, progress=not args.no_progress,
+            registry=args.registry, force=args.force, wandb=mode, wandb_reason=reason,
+            resume=args.resume, checkpoint_every=args.checkpoint_every)))
+        return
     results = run(
         config, data_root=args.data_root, device=args.device, out_dir=args.out,
-        progress=not args.no_progress,
+        progress=not args.no_progress, registry=args.registry, force=args.force, wandb=mode,
+        wandb_reason=reason, resume=args.resume, checkpoint_every=args.checkpoint_every,
     )
     metrics = results["metrics"]
     print("\naccuracy matrix R[i, j] (test accuracy on task j after experience i):")
     print(format_matrix(results["accuracy_matrix"]))
-    print(f"\naverage accuracy {100 * metrics['average_accuracy']:.2f}%  "
-          f"BWT {100 * metrics['backward_transfer']:+.2f}  "
-          f"forgetting {100 * metrics['forgetting']:.2f} (Chaudhry et al. 2018)  "
-          f"wall {results['wall_time_s']:.0f}s")
+    if "final_accuracy" in metrics:  # stream learning: one test set after every chunk
+        print(f"\nfinal test accuracy {100 * metrics['final_accuracy']:.2f}%  "
+              f"best {100 * metrics['best_accuracy']:.2f}% (after chunk "
+              f"{metrics['best_chunk']})  wall {results['wall_time_s']:.0f}s")
+    elif metrics["backward_transfer"] is None:  # joint training: one training phase
+        print(f"\naverage accuracy {100 * metrics['average_accuracy']:.2f}% (joint: one "
+              f"training phase)  wall {results['wall_time_s']:.0f}s")
+    else:
+        print(f"\naverage accuracy {100 * metrics['average_accuracy']:.2f}%  "
+              f"BWT {100 * metrics['backward_transfer']:+.2f}  "
+              f"forgetting {100 * metrics['forgetting']:.2f} (Chaudhry et al. 2018)  "
+              f"wall {results['wall_time_s']:.0f}s")
     print(f"results: {results['path']}")
+
+
+def _wandb_mode(requested: str | None) -> tuple[str, str]:
+    from metabnn.tracking import resolve_mode
+
+    mode, reason = resolve_mode(requested)
+    return mode, ("" if reason.endswith("as requested") or mode == "online" else reason)
+
+
+def _runs(args: argparse.Namespace) -> None:
+    from metabnn.runs import RunRegistry, default_registry_path, format_run, format_runs
+
+    path = args.registry or default_registry_path(args.out)
+    if not Path(path).exists():
+        raise ConfigError(f"no run registry at {path} (--registry PATH or --out DIR)")
+    db = RunRegistry(path)
+    if args.runs_command == "show":
+        row = db.get(args.stamp)
+        if row is None:
+            raise ConfigError(f"no run {args.stamp!r} in {path}")
+        print(format_run(row))
+        return
+    rows = db.list(status=args.status, strategy=args.strategy, stream=args.stream,
+                   sweep=args.sweep)
+    print(format_runs(rows))
+    counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "running")}
+    print(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({path})")
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from metabnn.runner import validate
+    from metabnn.runs import RunRegistry, default_registry_path
+    from metabnn.sweep import expand, load_sweep, run_sweep
+
+    spec = load_sweep(args.file)
+    if args.dry_run:
+        runs = expand(spec, validate)
+        path = args.registry or default_registry_path(args.out)
+        db = RunRegistry(path) if Path(path).exists() else None
+        for i, r in enumerate(runs):
+            status = (db.status(r.stamp) if db else None) or "new"
+            label = " ".join(f"{k}={v}" for k, v in r.point.items())
+            print(f"{i:>4}  {r.stamp}  {status:<7}  {label}")
+        todo = sum(args.force or (db.status(r.stamp) if db else None) != "done" for r in runs)
+        print(f"sweep {spec.name}: {len(runs)} runs, {todo} to run")
+        return 0
+    mode, reason = _wandb_mode(args.wandb)
+    summary = run_sweep(
+        spec, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
+        out_dir=args.out, registry=args.registry, data_root=args.data_root, device=args.device,
+        force=args.force, wandb=mode, wandb_reason=reason,
+        log=lambda line: print(line, flush=True),  # live progress, also into a log file
+    )
+    reg = summary["registry"]
+    print(f"sweep {spec.name}: {summary['runs']} runs: {summary['ran']} ran "
+          f"({summary['done']} done, {summary['failed']} failed), {summary['skipped']} skipped "
+          f"as done; registry: {reg['done']} done, {reg['failed']} failed, "
+          f"{reg['running']} running")
+    if summary.get("figure"):
+        print(f"figure: {summary['figure']}  table: {summary['csv']}")
+    return 1 if summary["failed"] else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     from metabnn.data import DataNotFoundError
     from metabnn.registry import UnknownNameError
+    from metabnn.runs import RunBusyError
 
     args = build_parser().parse_args(argv)
     try:
@@ -202,9 +389,24 @@ def main(argv: Sequence[str] | None = None) -> int:
             _list(args.kind)
         elif args.command == "run":
             _run(args)
+        elif args.command == "runs":
+            _runs(args)
+        elif args.command == "sweep":
+            return _sweep(args)
+        elif args.command == "sweep-ber":
+            from hardware import sweep_ber
+
+            return sweep_ber.main(args)
+        elif args.command == "leaderboard":
+            from metabnn.leaderboard import command as leaderboard
+
+            return leaderboard.main(args)
     except (ConfigError, UnknownNameError, DataNotFoundError, ValueError) as err:
         print(f"metabnn: error: {err}", file=sys.stderr)
         return 2
+    except RunBusyError as err:  # another process runs this stamp: not an input error
+        print(f"metabnn: {err}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("metabnn: interrupted", file=sys.stderr)
         return 130

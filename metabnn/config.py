@@ -50,22 +50,28 @@ def _check(ok: bool, name: str, value: Any, allowed: str) -> None:
 @dataclass(frozen=True)
 class StreamConfig:
     name: str = _f("pmnist", "registered stream name (`metabnn list streams`)")
-    tasks: int = _f(3, "number of experiences (tasks) in the stream")
-    scenario: str = _f(
-        "task",
-        "task: per-task BatchNorm states restored at test (the paper's protocol); "
-        "domain: one shared BatchNorm and head; class: one growing head",
+    tasks: int | None = _f(
+        None, "number of experiences (tasks) in the stream; unset: the stream's default "
+        "(`metabnn list streams`)"
+    )
+    scenario: str | None = _f(
+        None,
+        "task: task labels and per-task BatchNorm states restored at test (the paper's "
+        "protocol); domain: one shared BatchNorm and head, task label 0; class: one growing "
+        "head; unset: the stream's first scenario (`metabnn list streams`)",
     )
     chunks: int | None = _f(
-        None, "stream learning: number of i.i.d. chunks of the dataset (stream-* streams)"
+        None, "stream learning: number of i.i.d. chunks of the dataset (stream-* streams only; "
+        "unset: the paper's 60 for Fashion-MNIST, 20 for CIFAR-10)"
     )
     train_per_task: int | None = _f(None, "use only this many training images per task (all)")
     test_per_task: int | None = _f(None, "use only this many test images per task (all)")
 
     def validate(self) -> None:
-        _check(self.tasks >= 1, "stream.tasks", self.tasks, "must be >= 1")
-        _check(self.scenario in ("task", "domain", "class"), "stream.scenario", self.scenario,
-               "must be one of task, domain, class")
+        _check(self.tasks is None or self.tasks >= 1, "stream.tasks", self.tasks,
+               "must be >= 1")
+        _check(self.scenario in (None, "task", "domain", "class"), "stream.scenario",
+               self.scenario, "must be one of task, domain, class")
         _check(self.chunks is None or self.chunks >= 1, "stream.chunks", self.chunks,
                "must be >= 1 or unset")
         for name in ("train_per_task", "test_per_task"):
@@ -75,7 +81,11 @@ class StreamConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    name: str = _f("bnn", "registered model name: bnn (binary MLP) or mlp (full precision)")
+    name: str | None = _f(
+        None, "registered model name (`metabnn list models`): bnn / mlp (binary MLP and its "
+        "full-precision twin), bnn-conv / conv (conv nets for CIFAR); unset: the stream's "
+        "default (bnn for MNIST-like streams, bnn-conv for CIFAR)"
+    )
     hidden: tuple[int, ...] = _f(
         (1024, 1024), "hidden layer widths (paper Fig. 2: 4096 4096; CPU default 1024 1024)"
     )
@@ -85,11 +95,18 @@ class ModelConfig:
     init_width: float = _f(
         0.05, "hidden weights ~ U[-w, w] (reference code: --init-width 0.1, i.e. w = 0.05)"
     )
+    channels: tuple[int, ...] = _f(
+        (128, 128, 256, 256, 512, 512),
+        "conv nets only: output channels of the 3x3 convolutions, a 2x2 max-pool after every "
+        "second one (VGG-like BNN of Hubara et al. 2016); `hidden` sets the dense layers after",
+    )
 
     def validate(self) -> None:
         _check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden), "model.hidden",
                list(self.hidden), "needs one or more widths, each >= 1")
         _check(self.init_width > 0, "model.init_width", self.init_width, "must be > 0")
+        _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
+               "model.channels", list(self.channels), "needs one or more widths, each >= 1")
 
 
 @dataclass(frozen=True)

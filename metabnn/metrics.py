@@ -11,6 +11,10 @@
   accuracy before the last experience to its final accuracy.
 
 With one task BWT and forgetting are 0 by convention.
+
+Stream learning evaluates one test set (the whole dataset's) after each of ``k`` chunks: ``R`` is
+``k x 1`` and :func:`stream_summary` reports the final accuracy ``R[k-1, 0]`` (also under
+``average_accuracy``, which it equals), the best accuracy over the stream and its last chunk.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ __all__ = [
     "backward_transfer",
     "forgetting",
     "summarize",
+    "stream_summary",
+    "joint_summary",
 ]
 
 FORGETTING_DEFINITION = "Chaudhry et al. 2018: mean over old tasks of max_{l<T-1} R[l,j] - R[T-1,j]"
@@ -65,4 +71,33 @@ def summarize(R: Sequence[Sequence[float]] | np.ndarray) -> dict[str, float | st
         "backward_transfer": backward_transfer(R),
         "forgetting": forgetting(R),
         "forgetting_definition": FORGETTING_DEFINITION,
+    }
+
+
+def stream_summary(R: Sequence[Sequence[float]] | np.ndarray) -> dict[str, float | int]:
+    """Metrics of a stream-learning matrix ``R`` (``k x 1``: one test set after every chunk)."""
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 2 or R.shape[1] != 1 or R.shape[0] == 0:
+        raise ValueError(f"a stream-learning matrix is k x 1, got shape {R.shape}")
+    return {
+        "average_accuracy": float(R[-1, 0]),
+        "final_accuracy": float(R[-1, 0]),
+        "best_accuracy": float(R[:, 0].max()),
+        "best_chunk": int(R[:, 0].argmax()),
+    }
+
+
+def joint_summary(R: Sequence[Sequence[float]] | np.ndarray) -> dict[str, float | None | str]:
+    """Metrics of joint training: one row ``R[0, j]`` after a single phase on all ``T`` tasks.
+
+    Average accuracy is the row's mean; backward transfer and forgetting are undefined (None).
+    """
+    R = np.asarray(R, dtype=float)
+    if R.ndim != 2 or R.shape[0] != 1 or R.shape[1] == 0:
+        raise ValueError(f"a joint-training matrix is 1 x T, got shape {R.shape}")
+    return {
+        "average_accuracy": float(R[-1].mean()),
+        "backward_transfer": None,
+        "forgetting": None,
+        "forgetting_definition": "undefined: joint training has a single training phase",
     }

@@ -8,6 +8,8 @@
   tensors in large batches instead of through Avalanche's ``eval()``, which would rebuild
   DataLoaders and metric objects for every task after every epoch.
 * :class:`ProgressPlugin` — a tqdm progress bar per epoch.
+* :class:`GrowingHeadPlugin` — the class-incremental head: outputs of classes not seen yet are
+  masked out, in training and in evaluation.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ from metabnn.data import dataset_tensors
 from metabnn.evaluation import accuracy
 from metabnn.models import batchnorm_state, load_batchnorm_state
 
-__all__ = ["TaskBatchNormPlugin", "AccuracyMatrixPlugin", "ProgressPlugin", "task_label_of"]
+__all__ = [
+    "TaskBatchNormPlugin",
+    "AccuracyMatrixPlugin",
+    "ProgressPlugin",
+    "GrowingHeadPlugin",
+    "task_label_of",
+]
 
 
 def task_label_of(experience: Any) -> int:
@@ -158,3 +166,43 @@ class ProgressPlugin(SupervisedPlugin):
         if self._bar is not None:
             self._bar.close()
             self._bar = None
+
+
+class GrowingHeadPlugin(SupervisedPlugin):
+    """One growing head for class-incremental learning: only the classes seen so far compete.
+
+    The model keeps its fixed ``n_classes``-way output (so its parameters, their optimizer state
+    and their metaplastic groups never change); a forward hook sets the logits of classes no
+    experience has trained yet to :math:`-\\infty`. Before each experience the classes of its
+    training data join the head. This is Avalanche's ``IncrementalClassifier(masking=True)``
+    for any model, including the binary ones whose head is ``BinaryLinear -> BatchNorm1d``.
+    """
+
+    def __init__(self, n_classes: int) -> None:
+        super().__init__()
+        self.seen = torch.zeros(n_classes, dtype=torch.bool)
+        self._hooked: torch.nn.Module | None = None
+        self._handle: Any = None
+
+    def _mask(self, module: torch.nn.Module, args: Any, logits: torch.Tensor) -> torch.Tensor:
+        seen = self.seen.to(logits.device)  # (n_classes,)
+        return logits.masked_fill(~seen, float("-inf"))  # (B, n_classes)
+
+    def attach(self, model: torch.nn.Module) -> None:
+        """Mask ``model``'s outputs (idempotent; moves the hook if the model was replaced)."""
+        if self._hooked is model:
+            return
+        if self._handle is not None:
+            self._handle.remove()
+        self._handle = model.register_forward_hook(self._mask)
+        self._hooked = model
+
+    def add_classes(self, labels: torch.Tensor) -> None:
+        self.seen[labels.unique().cpu()] = True
+
+    def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        dataset = getattr(strategy, "adapted_dataset", None)
+        if dataset is None:
+            dataset = strategy.experience.dataset
+        self.add_classes(dataset_tensors(dataset, strategy.device)[1])
+        self.attach(strategy.model)

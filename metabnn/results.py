@@ -12,6 +12,7 @@ import os
 import platform
 import subprocess
 import tempfile
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -81,4 +82,5 @@ def provenance(device: torch.device | str) -> dict[str, Any]:
         },
         "git_commit": git_commit(),
         "device": device_name(device),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),  # UTC, results time
     }

@@ -6,8 +6,10 @@ This is the application layer: it resolves names through the registries of ``ben
 
 from __future__ import annotations
 
+import json
 import random
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -16,16 +18,19 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines import STRATEGIES
-from benchmarks import STREAMS, check_scenario
+from baselines import STRATEGIES, check_strategy, strategy_record
+from benchmarks import STREAMS, build_stream, resolve
+from hardware import attach, resolve_cell, wanted
 from metabnn.config import ConfigError, RunConfig, stamp, to_dict
 from metabnn.data import resolve_data_root
-from metabnn.metrics import summarize
+from metabnn.metrics import joint_summary, stream_summary, summarize
 from metabnn.models import MODELS, init_weights_
 from metabnn.results import provenance, write_json_atomic
+from metabnn.runs import RunBusyError, RunRegistry, default_registry_path
 from metabnn.seeding import derived_seed, generator
 
-__all__ = ["run", "resolve_device", "build_model", "format_matrix", "validate"]
+__all__ = ["run", "resolve_device", "check_data_root", "build_model", "format_matrix",
+           "validate"]
 
 
 def resolve_device(device: str) -> torch.device:
@@ -33,24 +38,61 @@ def resolve_device(device: str) -> torch.device:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device={device!r} is invalid: CUDA is not available on this machine")
-    return torch.device(device)
+    try:
+        return torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device={device!r} is invalid: use auto, cpu, cuda or cuda:N") from None
+
+
+def check_data_root(data_root: str | Path | None) -> Path:
+    """The data root; one named explicitly (flag or ``$METABNN_DATA``) must be a folder."""
+    import os
+
+    root = resolve_data_root(data_root)
+    named = data_root or os.environ.get("METABNN_DATA")
+    if named and not root.is_dir():
+        source = "--data-root" if data_root else "$METABNN_DATA"
+        raise ConfigError(f"{source}={str(named)!r} is invalid: no such folder (point "
+                          "--data-root or $METABNN_DATA at the datasets' folder, or leave both "
+                          "unset to download into ~/.cache/metabnn/data)")
+    return root
 
 
 def validate(config: RunConfig) -> RunConfig:
-    """Check values and that every name resolves, before any work starts."""
+    """Check values and that every name resolves, before any work starts.
+
+    Returns the *resolved* config: unset stream-dependent fields (tasks, scenario, chunks, model)
+    take the stream's defaults, and streams without boundaries turn optimizer resets off
+    (:func:`benchmarks.resolve`). Idempotent.
+    """
     config.validate()
     STREAMS.entry(config.stream.name)
     STRATEGIES.entry(config.strategy)
+    config = resolve(config)
     MODELS.entry(config.model.name)
-    check_scenario(config.stream.name, config.stream)
-    if config.hardware.name != "none":
-        raise ConfigError(f"hardware.name={config.hardware.name!r} is invalid: no hardware "
-                          "backend is registered yet")
+    check_strategy(config)  # its --param values, scenario and model
+    if wanted(config.hardware):
+        resolve_cell(config.hardware)  # the cell name and its condition resolve
     return config
 
 
 def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
-    cls = MODELS.get(config.model.name)
+    """The config's model for ``input_shape`` inputs and ``n_classes`` outputs, seeded init.
+
+    Models registered with ``input="image"`` (the conv nets) take ``(C, H, W)`` and
+    ``model.channels``; the MLPs take the flattened size.
+    """
+    name = config.model.name
+    cls = MODELS.get(name)
+    if MODELS.entry(name).info.get("input") == "image":
+        if len(input_shape) != 3:
+            raise ConfigError(f"model.name={name!r} is invalid for stream "
+                              f"{config.stream.name!r}: it needs images (C, H, W), the stream "
+                              f"gives {tuple(input_shape)} (use bnn or mlp)")
+        model = cls(tuple(input_shape), tuple(config.model.hidden), n_classes,
+                    channels=tuple(config.model.channels),
+                    track_running_stats=config.model.track_running_stats)
+        return init_weights_(model, config.model.init_width, generator(config.seed, "init"))
     model = cls(
         int(np.prod(input_shape)),
         tuple(config.model.hidden),
@@ -79,9 +121,125 @@ def run(
     out_dir: str | Path = "runs",
     progress: bool = True,
     log: Callable[[str], Any] = print,
+    registry: RunRegistry | str | Path | None = None,
+    record: bool = True,
+    force: bool = False,
+    wandb: str = "disabled",
+    wandb_reason: str = "",
+    sweep: str | None = None,
+    resume: bool = False,
+    checkpoint_every: int = 1,
 ) -> dict[str, Any]:
-    """Train ``config`` end to end; write ``<out_dir>/<stamp>/{config,results}.json``."""
-    from metabnn.plugins import AccuracyMatrixPlugin, ProgressPlugin, TaskBatchNormPlugin
+    """Train ``config`` end to end, recorded in the run registry, with figures and W&B.
+
+    Writes ``<out_dir>/<stamp>/{config,results}.json`` and the two figures of
+    :mod:`metabnn.figures`. The run is recorded in ``registry`` (default
+    ``<out_dir>/registry.sqlite``, see :mod:`metabnn.runs`; ``record=False``: not at all) as
+    running, then done, or failed with its error (re-raised). A stamp already done is skipped
+    (its stored results are returned, with ``"skipped": True``) unless ``force``. ``wandb`` is a
+    mode of :func:`metabnn.tracking.resolve_mode` (``wandb_reason`` says why, for the log line);
+    ``sweep`` names the sweep the run belongs to (W&B group, registry column).
+
+    Checkpoints (:mod:`metabnn.resume`) go to ``<out_dir>/<stamp>/checkpoint.pt`` every
+    ``checkpoint_every`` epochs and at every experience end (0: never); the file is removed when
+    the run is done. ``resume`` continues from it; so does a rerun of a stamp the registry has as
+    running (its process died) or failed, unless ``force``. A stamp running in another live
+    process is refused (:class:`~metabnn.runs.RunBusyError`): two invocations never run it twice.
+    """
+    config = validate(config)  # the resolved config: its stamp is the run's
+    run_stamp = stamp(config)
+    folder = Path(out_dir) / run_stamp
+    if checkpoint_every < 0:
+        raise ConfigError(f"--checkpoint-every={checkpoint_every} is invalid: must be >= 0 "
+                          "(0: no checkpoints)")
+    resolve_device(device)  # bad input: refused before anything is written
+    # the data, and a model that takes its inputs, too: loaded before anything is written
+    stream = build_stream(config.stream, seed=config.seed, data_root=check_data_root(data_root))
+    build_model(config, stream.input_shape, stream.n_classes)
+    mode = "explicit" if resume else None
+    db = None
+    if record:
+        db = registry if isinstance(registry, RunRegistry) else RunRegistry(
+            registry if registry is not None else default_registry_path(out_dir))
+        row = db.get(run_stamp) if db.is_done(run_stamp) else None
+        if row is not None and not force and Path(row["results_path"] or "").exists():
+            log(f"run {run_stamp}: already done, skipped (--force reruns it): "
+                f"{row['results_path']}")
+            with open(row["results_path"]) as fh:
+                done = json.load(fh)
+            return {**done, "path": row["results_path"], "skipped": True}
+        claimed, previous = db.claim(run_stamp, to_dict(config), sweep=sweep, force=force)
+        if not claimed:
+            raise RunBusyError(f"run {run_stamp} is {previous} in another process "
+                               f"(`metabnn runs show {run_stamp}`); not run twice")
+        if previous in ("running", "failed") and not force and mode is None:
+            mode = "auto"  # a rerun of an interrupted or failed stamp continues from its checkpoint
+    tracker = None
+    try:
+        if wandb != "disabled":
+            from metabnn.tracking import WandBPlugin
+
+            tracker = WandBPlugin(None, config=to_dict(config), stamp=run_stamp, mode=wandb,
+                                  folder=folder, group=sweep)
+        results = _train(config, data_root=data_root, device=device, out_dir=out_dir,
+                         progress=progress, log=log, extra_plugins=[tracker], resume=mode,
+                         stream=stream,
+                         checkpoint_every=checkpoint_every,
+                         heartbeat=(lambda: db.heartbeat(run_stamp)) if db else lambda: None)
+        figures = _figures(results, folder, log)
+        if tracker is not None:
+            try:
+                line = tracker.finish(results, figures)
+            except Exception as err:  # W&B must never cost a finished run
+                line = f"W&B: logging failed ({type(err).__name__}: {err})"
+            log(line + (f" [{wandb_reason}]" if wandb_reason else ""))
+    except BaseException as err:
+        if db is not None:
+            db.fail(run_stamp, f"{type(err).__name__}: {err}\n{traceback.format_exc()}")
+        if tracker is not None and tracker.run is not None:
+            try:
+                tracker.finish(None)
+            except Exception as wandb_err:  # the run's own error is the one to report
+                log(f"W&B: closing failed ({type(wandb_err).__name__}: {wandb_err})")
+        raise
+    if db is not None:
+        db.finish(run_stamp, results)
+    return results
+
+
+def _figures(results: dict[str, Any], folder: Path, log: Callable[[str], Any]) -> list[Path]:
+    """The run's figures (a plotting error is logged, never fatal: the results are saved)."""
+    from metabnn.figures import write_run_figures
+
+    try:
+        return write_run_figures(results, folder)
+    except Exception as err:
+        log(f"figures failed: {type(err).__name__}: {err}")
+        return []
+
+
+def _train(
+    config: RunConfig,
+    *,
+    data_root: str | Path | None,
+    device: str,
+    out_dir: str | Path,
+    progress: bool,
+    log: Callable[[str], Any],
+    extra_plugins: list[Any],
+    resume: str | None = None,
+    checkpoint_every: int = 1,
+    heartbeat: Callable[[], Any] = lambda: None,
+    stream: Any = None,
+) -> dict[str, Any]:
+    """The training itself: stream, model, strategy, the experiences, results.json."""
+    from metabnn.plugins import (
+        AccuracyMatrixPlugin,
+        GrowingHeadPlugin,
+        ProgressPlugin,
+        TaskBatchNormPlugin,
+    )
+    from metabnn.resume import Resumer
 
     validate(config)
     dev = resolve_device(device)
@@ -93,45 +251,67 @@ def run(
     random.seed(global_seed)
     np.random.seed(global_seed % 2**32)
 
-    stream = STREAMS.get(config.stream.name)(
-        config.stream, seed=config.seed, data_root=resolve_data_root(data_root)
-    )
+    if stream is None:  # streams draw from their own seeded generators, never the global ones
+        stream = build_stream(config.stream, seed=config.seed,
+                              data_root=resolve_data_root(data_root))
     model = build_model(config, stream.input_shape, stream.n_classes)
+    backend = attach(model, config.hardware, seed=config.seed) if wanted(config.hardware) else None
+    # task: per-task BatchNorm states; class: one growing head; domain / stream learning: neither.
     batchnorm = TaskBatchNormPlugin() if stream.scenario == "task" else None
+    head = GrowingHeadPlugin(stream.n_classes) if stream.scenario == "class" else None
     matrix = AccuracyMatrixPlugin(
         stream.test_stream, batch_size=config.train.eval_batch_size, batchnorm=batchnorm
     )
-    plugins = [p for p in (batchnorm, matrix, ProgressPlugin(progress)) if p is not None]
+    plugins = [p for p in (batchnorm, head, matrix, ProgressPlugin(progress), *extra_plugins)
+               if p is not None]
+    if backend is not None:
+        from hardware.plugin import HardwarePlugin
+
+        plugins.insert(0, HardwarePlugin(backend))  # arrays in step before anyone evaluates
     strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=plugins)
     write_json_atomic(folder / "config.json", {"stamp": run_stamp, "config": to_dict(config)})
 
     log(f"run {run_stamp}: {config.strategy} on {config.stream.name} "
-        f"({config.stream.scenario}-incremental), {config.model.name} "
+        f"({config.stream.scenario}-incremental"
+        f"{'' if stream.boundaries else f', {config.stream.chunks} chunks, no boundaries'}), "
+        f"{config.model.name} "
         f"{list(config.model.hidden)}, m={config.optim.meta}, seed {config.seed}, {dev}")
     start = time.perf_counter()
-    for experience in stream.train_stream:
+    # Joint training takes the whole stream in one call: one row of the matrix.
+    whole = STRATEGIES.entry(config.strategy).info.get("trains_on") == "stream"
+    resumer = Resumer(
+        strategy, folder / "checkpoint.pt", epochs=config.train.epochs, every=checkpoint_every,
+        resume=resume, whole_stream=whole, name=config.strategy, stamp=run_stamp, log=log,
+        extra=lambda: {"stamp": run_stamp,
+                       "wall_time_s": resumer.wall_time_s + time.perf_counter() - start},
+        on_save=lambda position: heartbeat(),
+    )
+    for experience in resumer.experiences(
+            [list(stream.train_stream)] if whole else stream.train_stream):
         strategy.train(experience)
         last = matrix.matrix[-1]
-        log(f"after experience {experience.current_experience}: "
-            + " ".join(f"{100 * a:.2f}" for a in last))
-    wall = time.perf_counter() - start
+        label = "all experiences" if whole else f"experience {experience.current_experience}"
+        log(f"after {label}: " + " ".join(f"{100 * a:.2f}" for a in last))
+    wall = resumer.wall_time_s + time.perf_counter() - start
 
     results = {
         "stamp": run_stamp,
         "config": to_dict(config),
         "seed": config.seed,
         "scenario": stream.scenario,
-        "strategy": {
-            "name": config.strategy,
-            "optimizer_reset": STRATEGIES.entry(config.strategy).info.get("optimizer_reset"),
-            "reset_per_experience": config.optim.reset_per_experience,
-        },
+        "boundaries": stream.boundaries,
+        "strategy": strategy_record(config, strategy),
         "accuracy_matrix": matrix.matrix,
         "curves": matrix.curves,
-        "metrics": summarize(matrix.matrix),
+        "metrics": (summarize if stream.boundaries else stream_summary)(matrix.matrix)
+        if not whole else joint_summary(matrix.matrix),
         "wall_time_s": wall,
         **provenance(dev),
     }
+    if backend is not None:
+        results["hardware"] = backend.summary()
+        log(backend.format_summary())
     write_json_atomic(folder / "results.json", results)
+    (folder / "checkpoint.pt").unlink(missing_ok=True)  # done: results.json has it all
     results["path"] = str(folder / "results.json")
     return results

@@ -10,6 +10,12 @@ lock, so the workers of a local sweep can record their runs concurrently into on
 over a network file system is not safe; on a cluster the sweep driver alone writes, see
 :mod:`metabnn.sweep`.)
 
+Two invocations never run one stamp twice: :meth:`RunRegistry.claim` marks a stamp running for
+this process (``host:pid``) in one transaction, and refuses while another live process holds it
+(same host: its pid is alive; another host: it wrote a heartbeat within ``stale_after_s``). A
+stamp whose owner died (killed, crashed) is claimed again, and the rerun resumes from its last
+checkpoint.
+
 Not to be confused with :mod:`metabnn.registry`, the *name* registry of streams, strategies and
 models.
 """
@@ -27,7 +33,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RunRegistry", "STATUSES", "default_registry_path", "format_runs", "format_run"]
+__all__ = ["RunRegistry", "RunBusyError", "STATUSES", "default_registry_path", "format_runs",
+           "format_run"]
 
 STATUSES = ("running", "done", "failed")
 
@@ -44,6 +51,8 @@ CREATE TABLE IF NOT EXISTS runs (
 );
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
+# columns added after the first schema: (name, type), added to older files on open
+_ADDED = (("owner", "TEXT"), ("heartbeat_at", "REAL"))
 _JSON_COLUMNS = ("config", "metrics", "versions")
 
 
@@ -55,6 +64,32 @@ def default_registry_path(out_dir: str | os.PathLike[str] = "runs") -> Path:
 
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _owner() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _alive(owner: str | None, heartbeat_at: float | None, stale_after_s: float) -> bool:
+    """Whether the process ``host:pid`` may still be running the stamp it claimed."""
+    host, _, pid = (owner or "").rpartition(":")
+    if not host or not pid.isdigit():
+        return False
+    if host == socket.gethostname():
+        if int(pid) == os.getpid():
+            return False  # this process: a stale claim of an earlier, finished call
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+    return heartbeat_at is not None and time.time() - heartbeat_at < stale_after_s
+
+
+class RunBusyError(RuntimeError):
+    """Another live process is running this stamp (see :meth:`RunRegistry.claim`)."""
 
 
 class RunRegistry:
@@ -71,6 +106,15 @@ class RunRegistry:
         with self._connect() as con:
             self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
             self._retry(lambda: con.executescript(_SCHEMA))
+            have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+            for name, kind in _ADDED:
+                if name not in have:
+                    try:
+                        sql = f"ALTER TABLE runs ADD COLUMN {name} {kind}"
+                        self._retry(lambda sql=sql: con.execute(sql))
+                    except sqlite3.OperationalError as err:  # another process added it first
+                        if "duplicate column" not in str(err):
+                            raise
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -109,9 +153,10 @@ class RunRegistry:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def start(self, stamp: str, config: dict[str, Any], *, sweep: str | None = None) -> None:
-        """Mark ``stamp`` running (a new row, or a rerun of a failed / forced one)."""
-        self._write(
+    @staticmethod
+    def _start_sql(stamp: str, config: dict[str, Any], sweep: str | None
+                   ) -> tuple[str, tuple[Any, ...]]:
+        return (
             """INSERT INTO runs (stamp, status, strategy, stream, seed, sweep, config, host,
                                  attempts, started_at)
                VALUES (?, 'running', ?, ?, ?, ?, ?, ?, 1, ?)
@@ -123,6 +168,53 @@ class RunRegistry:
              config.get("seed"), sweep, json.dumps(config, sort_keys=True), socket.gethostname(),
              _now()),
         )
+
+    def start(self, stamp: str, config: dict[str, Any], *, sweep: str | None = None) -> None:
+        """Mark ``stamp`` running (a new row, or a rerun of a failed / forced one), without
+        checking who else runs it (see :meth:`claim`)."""
+        self._write(*self._start_sql(stamp, config, sweep))
+
+    def claim(self, stamp: str, config: dict[str, Any], *, sweep: str | None = None,
+              force: bool = False, stale_after_s: float = 3600.0) -> tuple[bool, str | None]:
+        """Atomically mark ``stamp`` running for this process, unless someone else has it.
+
+        Returns ``(True, previous status)`` (``None`` for a new stamp) when claimed;
+        ``(False, status)`` when the stamp is done (and not ``force``) or running in another
+        live process. A running row whose owner is dead (same host: no such pid; another host:
+        no heartbeat for ``stale_after_s``) is claimed again.
+        """
+        outcome: list[tuple[bool, str | None]] = []
+
+        def once() -> None:
+            outcome.clear()
+            with self._connect() as con:
+                con.execute("BEGIN IMMEDIATE")
+                try:
+                    row = con.execute("SELECT status, owner, heartbeat_at FROM runs "
+                                      "WHERE stamp = ?", (stamp,)).fetchone()
+                    previous = None if row is None else row["status"]
+                    if previous == "done" and not force or previous == "running" and _alive(
+                            row["owner"], row["heartbeat_at"], stale_after_s):
+                        con.execute("ROLLBACK")
+                        outcome.append((False, previous))
+                        return
+                    con.execute(*self._start_sql(stamp, config, sweep))
+                    con.execute("UPDATE runs SET owner=?, heartbeat_at=? WHERE stamp=?",
+                                (_owner(), time.time(), stamp))
+                    con.execute("COMMIT")
+                    outcome.append((True, previous))
+                except BaseException:
+                    if con.in_transaction:
+                        con.execute("ROLLBACK")
+                    raise
+
+        self._retry(once)
+        return outcome[0]
+
+    def heartbeat(self, stamp: str) -> None:
+        """Say that this process is still running ``stamp`` (e.g. at every checkpoint)."""
+        self._write("UPDATE runs SET heartbeat_at=? WHERE stamp=? AND owner=?",
+                    (time.time(), stamp, _owner()))
 
     def finish(self, stamp: str, results: dict[str, Any]) -> None:
         """Mark ``stamp`` done with the metrics and provenance of its ``results``."""

@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
-from metabnn.runs import RunRegistry
+from metabnn.runs import RunBusyError, RunRegistry
 
 __all__ = ["SweepSpec", "SweepRun", "load_sweep", "expand", "run_sweep", "sweep_figure",
            "BACKENDS"]
@@ -81,6 +81,11 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
         data = yaml.safe_load(Path(path).read_text()) or {}
     except OSError as err:
         raise ConfigError(f"sweep file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+        raise ConfigError(f"sweep file {path} is invalid YAML: "
+                          f"{getattr(err, 'problem', None) or type(err).__name__}{at}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"sweep file {path}: expected a mapping at the top level")
     unknown = set(data) - {"name", "base", "grid", "seeds", "plot"}
@@ -156,6 +161,8 @@ def _local_task(config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
         try:
             results = run(cfg, progress=False, log=lambda s: print(s, file=fh, flush=True),
                           **opts)
+        except RunBusyError as err:  # another invocation of the sweep runs it: not twice
+            return {"status": "skipped", "busy": str(err)}
         except BaseException as err:  # recorded as failed by run(); the sweep goes on
             return {"status": "failed", "error": f"{type(err).__name__}: {err}"}
     return {"status": "skipped" if results.get("skipped") else "done",
@@ -208,8 +215,12 @@ def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: 
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         pending = {}
-        for r in todo:
-            db.start(r.stamp, to_dict(r.config), sweep=opts["sweep"])  # running = dispatched
+        for r in todo:  # running = dispatched; claimed, so two drivers never run it twice
+            claimed, status = db.claim(r.stamp, to_dict(r.config), sweep=opts["sweep"],
+                                       force=opts["force"])
+            if not claimed:
+                report(r, {"status": "skipped", "busy": f"{status} elsewhere"})
+                continue
             pending[task.remote(to_dict(r.config), {**opts, "threads": 1})] = r
         while pending:
             (ref,), _ = ray.wait(list(pending), num_returns=1)
@@ -282,6 +293,8 @@ def run_sweep(
         n = counts["ran"] + counts["skipped"] - (len(runs) - len(todo))
         if status == "failed":
             detail = outcome["error"].splitlines()[0]
+        elif "busy" in outcome:
+            detail = outcome["busy"]
         else:
             m = outcome["metrics"]
             key = "average_accuracy" if "average_accuracy" in m else "final_accuracy"

@@ -21,10 +21,12 @@ offline run lives in ``<run folder>/wandb/offline-run-*`` and uploads later with
 
 from __future__ import annotations
 
+import functools
 import netrc
 import os
 import socket
 import threading
+import warnings
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -88,6 +90,24 @@ def resolve_mode(requested: str | None = None) -> tuple[str, str]:
     return "online", "online"
 
 
+def _never_fails(hook: Any) -> Any:
+    """A W&B hook that cannot fail the run: the first error turns logging off, with a warning
+    (W&B unreachable or crashing must never cost a run)."""
+
+    @functools.wraps(hook)
+    def safe(self: WandBPlugin, *args: Any, **kwargs: Any) -> None:
+        if self.broken is not None:
+            return
+        try:
+            hook(self, *args, **kwargs)
+        except Exception as err:
+            self.broken = f"{type(err).__name__}: {err}"
+            warnings.warn(f"W&B logging turned off for this run: {self.broken}",
+                          RuntimeWarning, stacklevel=2)
+
+    return safe
+
+
 class WandBPlugin(SupervisedPlugin):
     """Logs a run to W&B (see the module docstring for what).
 
@@ -115,6 +135,7 @@ class WandBPlugin(SupervisedPlugin):
         self.folder, self.group = Path(folder), group
         self.project = project or os.environ.get("WANDB_PROJECT", "metabnn")
         self.run: Any = None
+        self.broken: str | None = None  # why logging was turned off, if it was
         self._loss_sum, self._loss_n = 0.0, 0  # a tensor after the first step
 
     def start(self) -> None:
@@ -144,15 +165,18 @@ class WandBPlugin(SupervisedPlugin):
             return None
         return Path(self.run.dir).parent
 
+    @_never_fails
     def before_training(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         if self.matrix is None:  # the strategy's accuracy-matrix plugin (the one with curves)
             self.matrix = next(p for p in strategy.plugins if hasattr(p, "curves"))
         self.start()
 
+    @_never_fails
     def after_training_iteration(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         self._loss_sum = self._loss_sum + strategy.loss.detach()  # no device sync per step
         self._loss_n += 1
 
+    @_never_fails
     def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         row = self.matrix.curves[-1]  # written by the matrix plugin's hook, which ran first
         exp = row["experience"]

@@ -109,14 +109,25 @@ def test_runner_records_skips_done_and_forces(data_root, tmp_path):
     assert forced["accuracy_matrix"] == first["accuracy_matrix"]  # same seed, same numbers
 
 
-def test_runner_records_a_failure_with_its_error(tmp_path):
+def test_runner_records_a_failure_with_its_error(tmp_path, data_root, monkeypatch):
+    from metabnn.strategies import MetaplasticStrategy
+
     config = from_dict(RunConfig, TINY)
+    # bad input (a missing data root) is refused before anything is recorded (issue 8)
     with pytest.raises(Exception, match="METABNN_DATA"):
-        run(config, data_root=tmp_path / "no-data", out_dir=tmp_path, progress=False,
+        run(config, data_root=tmp_path / "no-data", out_dir=tmp_path / "other", progress=False,
             log=lambda s: None)
+    assert not (tmp_path / "other").exists()
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom in training")
+
+    monkeypatch.setattr(MetaplasticStrategy, "train", boom)
+    with pytest.raises(RuntimeError, match="boom in training"):
+        run(config, data_root=data_root, out_dir=tmp_path, progress=False, log=lambda s: None)
     row = RunRegistry(tmp_path / "registry.sqlite").get(stamp(config))
     assert row["status"] == "failed" and row["finished_at"]
-    assert row["error"].startswith("DataNotFoundError") and "Traceback" in row["error"]
+    assert row["error"].startswith("RuntimeError: boom in training") and "Traceback" in row["error"]
 
 
 def test_cli_runs_list_and_show(tmp_path, capsys):
