@@ -46,6 +46,10 @@ def resolve_data_root(flag: str | os.PathLike[str] | None = None) -> Path:
     env = os.environ.get("METABNN_DATA")
     if env:
         return Path(env).expanduser()
+    return _cache_root()
+
+
+def _cache_root() -> Path:
     cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(cache) / "metabnn" / "data"
 
@@ -81,7 +85,7 @@ def _missing(name: str, root: Path, err: Exception | None = None) -> DataNotFoun
     return DataNotFoundError(
         f"{name} not found under {root}/{name}/raw{why}. Point metabnn at a folder holding "
         f"{name}/raw/*-ubyte with --data-root DIR, or set METABNN_DATA=DIR, or place the files "
-        f"in {resolve_data_root(None)} (used when neither is set)."
+        f"in {_cache_root()} (used when neither is set)."
     )
 
 
