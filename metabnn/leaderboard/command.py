@@ -55,7 +55,7 @@ def main(args: argparse.Namespace) -> int:
         added, refusals = add_runs(args.add, args.board, args.registry)
         for line in refusals:
             print(f"not added: {line}", file=sys.stderr)
-        print(f"added {len(added)} results files to {args.board / 'runs'}"
+        print(f"added {len(added)} results files to {args.board / 'results'}"
               + (f", refused {len(refusals)}" if refusals else ""))
     try:
         written = build(args.board, args.out)
