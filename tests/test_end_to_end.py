@@ -10,7 +10,9 @@ from metabnn.config import RunConfig, from_dict
 from metabnn.runner import run
 
 # A 2-task permuted-MNIST run small enough for CI (~10 s each on 2 cores) that still shows
-# forgetting: 10k images per task, 3 epochs, 2x512 hidden units.
+# forgetting: 10k images per task, 3 epochs, 2x512 hidden units. The learning rate is 4x the
+# paper's so that the hidden weights grow enough in 300 steps for f_meta to consolidate them; at
+# lr 0.005 this short a run shows no metaplastic effect (measured: 42.4 % vs 43.0 %).
 SMALL = {
     "stream": {"name": "pmnist", "tasks": 2, "train_per_task": 10000, "test_per_task": 2000},
     "model": {"hidden": [512, 512]},
@@ -19,7 +21,7 @@ SMALL = {
 
 
 def small_config(**optim) -> RunConfig:
-    return from_dict(RunConfig, {**SMALL, "optim": optim})
+    return from_dict(RunConfig, {**SMALL, "optim": {"lr": 0.02, **optim}})
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +51,7 @@ def test_run_learns_and_writes_results(pair):
 
 def test_metaplasticity_forgets_less_than_plain_bnn(pair):
     meta, plain = pair
-    # Fixed seed 0; measured margin is several points, the test asks for any gain on task 1.
+    # Fixed seed 0; measured 61.3 % vs 48.4 % (13 points); the test asks for any gain on task 1.
     assert meta["accuracy_matrix"][1][0] > plain["accuracy_matrix"][1][0]
 
 
