@@ -92,6 +92,7 @@ class HardwareBackend:
             ledger.add(phase, name, "popcount_bits" if q is not None else "multibit_macs",
                        samples * reads * frames)
             ledger.add(phase, name, "threshold_comparisons", samples * outs)
+            ledger.add(phase, name, "samples", samples)  # unpriced: energy per image
 
         return hook
 

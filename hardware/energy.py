@@ -13,7 +13,8 @@ PCSA), ``popcount_bits``, ``threshold_comparisons`` (one per neuron output), ``m
 (a layer on real-valued inputs), ``random_bits`` and ``hidden_updates`` (the digital
 optimizer step on one fp32 hidden weight). Counted only (:data:`EVENTS`): ``flips`` (sign
 changes proposed by the optimizer), ``write_errors`` (failed write attempts),
-``residual_errors`` (wrong after write-verify), ``retention_errors``.
+``residual_errors`` (wrong after write-verify), ``retention_errors``, ``samples`` (inputs a
+layer processed: energy per image).
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ PRICED = (
     "writes", "verify_reads", "synapse_reads", "popcount_bits", "threshold_comparisons",
     "multibit_macs", "random_bits", "hidden_updates",
 )
-EVENTS = ("flips", "write_errors", "residual_errors", "retention_errors")
+EVENTS = ("flips", "write_errors", "residual_errors", "retention_errors", "samples")
 PHASES = ("program", "train", "inference")
 
 _HOROWITZ = "Horowitz, ISSCC 2014, 'Computing's energy problem'"

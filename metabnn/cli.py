@@ -1,4 +1,4 @@
-"""The ``metabnn`` command line: run, list, runs, sweep, sweep-ber and leaderboard.
+"""The ``metabnn`` command line: run, list, runs, sweep, sweep-ber, leaderboard, reproduce.
 
 Options map one to one onto :class:`~metabnn.config.RunConfig` fields; their help texts and
 defaults come from the config's field metadata, so ``--help`` and the config never disagree.
@@ -172,6 +172,14 @@ def build_parser() -> argparse.ArgumentParser:
         "leaderboard", help="build leaderboards from recorded runs, or check results files",
         description="Leaderboards: `build` the tables and page of leaderboards/ from its "
         "recorded runs; `check` results files before they enter a board."))
+
+    from metabnn.reproduce import command as reproduce
+
+    reproduce.add_arguments(sub.add_parser(
+        "reproduce", help="reproduce a paper's experiment from a recipe (quick on a CPU, full "
+        "on a GPU), with its figure, table and comparison with the paper",
+        description="Reproduce a paper's figure or table: `metabnn reproduce --list` lists "
+        "the recipes; `metabnn reproduce NAME --scale quick|full` runs one."))
 
     return parser
 
@@ -401,6 +409,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from metabnn.leaderboard import command as leaderboard
 
             return leaderboard.main(args)
+        elif args.command == "reproduce":
+            from metabnn.reproduce import command as reproduce
+
+            return reproduce.main(args)
     except (ConfigError, UnknownNameError, DataNotFoundError, ValueError) as err:
         print(f"metabnn: error: {err}", file=sys.stderr)
         return 2

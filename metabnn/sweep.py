@@ -43,8 +43,8 @@ from typing import Any
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
 from metabnn.runs import RunBusyError, RunRegistry
 
-__all__ = ["SweepSpec", "SweepRun", "load_sweep", "expand", "run_sweep", "sweep_figure",
-           "BACKENDS"]
+__all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "expand", "run_sweep",
+           "sweep_figure", "BACKENDS"]
 
 BACKENDS = ("local", "ray")
 
@@ -86,22 +86,28 @@ def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         raise ConfigError(f"sweep file {path} is invalid YAML: "
                           f"{getattr(err, 'problem', None) or type(err).__name__}{at}") from None
+    return parse_sweep(data, f"sweep file {path}", default_name=Path(path).stem)
+
+
+def parse_sweep(data: Any, where: str, *, default_name: str = "sweep") -> SweepSpec:
+    """Check a sweep file's content (a parsed mapping) against the schema; ``where`` names it in
+    errors (a path, or a recipe's sweep section)."""
     if not isinstance(data, dict):
-        raise ConfigError(f"sweep file {path}: expected a mapping at the top level")
+        raise ConfigError(f"{where}: expected a mapping at the top level")
     unknown = set(data) - {"name", "base", "grid", "seeds", "plot"}
     if unknown:
-        raise ConfigError(f"sweep file {path}: unknown keys {sorted(unknown)}; "
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; "
                           "expected name, base, grid, seeds, plot")
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
-        raise ConfigError(f"sweep file {path}: grid must map dotted keys to non-empty lists")
+        raise ConfigError(f"{where}: grid must map dotted keys to non-empty lists")
     seeds = data.get("seeds", [0])
     plot = data.get("plot") or {}
     if not isinstance(plot, dict) or set(plot) - {"x", "y", "hue", "xlabel"}:
-        raise ConfigError(f"sweep file {path}: plot takes x, y, hue and xlabel")
+        raise ConfigError(f"{where}: plot takes x, y, hue and xlabel")
     if not isinstance(seeds, list) or not all(isinstance(s, int) for s in seeds):
-        raise ConfigError(f"sweep file {path}: seeds must be a list of integers")
-    return SweepSpec(name=str(data.get("name") or Path(path).stem), base=data.get("base") or {},
+        raise ConfigError(f"{where}: seeds must be a list of integers")
+    return SweepSpec(name=str(data.get("name") or default_name), base=data.get("base") or {},
                      grid=tuple((k, tuple(v)) for k, v in grid.items()), seeds=tuple(seeds),
                      plot=dict(plot))
 
@@ -342,9 +348,11 @@ def sweep_figure(spec: SweepSpec, runs: list[SweepRun], db: RunRegistry, folder:
         row = db.get(r.stamp)
         if row is None or row["status"] != "done" or row["stamp"] != r.stamp:
             continue
-        values = {k: v for k, v in r.point.items()}
+        # list values (e.g. model.hidden) become labels: "512x512"
+        values = {k: "x".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+                  for k, v in r.point.items()}
         if hue is not None and hue not in values:  # several other keys: one combined label
-            values[hue] = " ".join(f"{k}={r.point[k]}" for k in hue.split(", "))
+            values[hue] = " ".join(f"{k}={values[k]}" for k in hue.split(", "))
         rows.append({"stamp": r.stamp, **values, **{
             k: v for k, v in (row["metrics"] or {}).items() if isinstance(v, (int, float))}})
     if not rows:

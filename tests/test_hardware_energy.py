@@ -45,10 +45,10 @@ def test_counts_equal_hand_computed_counts(tiny):
     c = backend.ledger.counts()
     # conv: per sample 4 out channels x 25 positions x (2 x 3 x 3) synapses = 1800 reads
     assert c["train"]["conv"] == {"synapse_reads": 6 * 1800, "multibit_macs": 6 * 1800,
-                                  "threshold_comparisons": 6 * 4 * 25}
+                                  "threshold_comparisons": 6 * 4 * 25, "samples": 6}
     # linear on binary inputs: 100 x 3 XNOR reads and popcount bits, 3 comparisons per sample
     assert c["train"]["fc"] == {"synapse_reads": 6 * 300, "popcount_bits": 6 * 300,
-                                "threshold_comparisons": 6 * 3}
+                                "threshold_comparisons": 6 * 3, "samples": 6}
     assert c["inference"]["fc"]["synapse_reads"] == 2 * 300
     assert c["inference"]["conv"]["threshold_comparisons"] == 2 * 100
     # initial programming writes every cell once

@@ -1,0 +1,224 @@
+"""Tables of a reproduction and their comparison with the paper's values and claims.
+
+A reproduction is reduced to *rows*: one per run (kind ``runs``: its grid point, seed and
+metrics) or one per (training, BER, seed) (kind ``ber``). Metric names:
+
+* a key of ``results["metrics"]`` (``average_accuracy``, ``bwt``, ``final_accuracy``, ...);
+* ``task_accuracy:K`` — :math:`R_{T-1,K}`, task K's test accuracy after the last experience
+  (``K = -1``: the last task); ``min_task_accuracy`` — :math:`\\min_K R_{T-1,K}`;
+* ``test_energy_nj_per_image`` — hardware runs: the inference energy over the images it read
+  (every evaluation of every task);
+* ``R:i:j`` — :math:`R_{ij}`, task j's accuracy after experience i;
+* kind ``ber``: ``accuracy`` and ``e_write_pj`` (the cell's programming energy at that BER).
+
+A claim is checked on the mean over the rows its ``where`` selects (all seeds): with a
+``band`` for the scale, *match* when the mean lies in it; with ``versus``, *match* when the mean
+exceeds the mean of the other selection by at least ``margin``. Anything else *differs*, and
+the table says by how much.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["metric_value", "select", "mean_of", "summary_table", "compare", "markdown",
+           "is_fraction"]
+
+
+def metric_value(results: dict[str, Any], name: str) -> float | None:
+    """``name`` (see the module docstring) of one run's results, or None if it has none."""
+    matrix = results.get("accuracy_matrix") or [[]]
+    if name.startswith("task_accuracy:"):
+        k = int(name.split(":", 1)[1])
+        last = matrix[-1]
+        return float(last[k]) if -len(last) <= k < len(last) else None
+    if name.startswith("R:"):
+        i, j = (int(v) for v in name.split(":")[1:3])
+        return float(matrix[i][j]) if -len(matrix) <= i < len(matrix) and -len(
+            matrix[i]) <= j < len(matrix[i]) else None
+    if name == "min_task_accuracy":
+        return float(min(matrix[-1])) if matrix[-1] else None
+    if name == "test_energy_nj_per_image":
+        hw = results.get("hardware")
+        if not hw:
+            return None
+        images = _test_images(results)
+        energy = (hw.get("energy_total_pj") or {}).get("inference")
+        return None if energy is None or not images else energy / images / 1e3
+    value = (results.get("metrics") or {}).get(name)
+    return float(value) if isinstance(value, (int, float)) else None
+
+
+def _test_images(results: dict[str, Any]) -> int:
+    """Test images read over the run (every evaluation): the first layer's inference samples."""
+    counts = ((results.get("hardware") or {}).get("counts") or {}).get("inference") or {}
+    samples = [q.get("samples", 0) for q in counts.values() if isinstance(q, dict)]
+    return int(max(samples, default=0))
+
+
+def is_fraction(metric: str) -> bool:
+    """Accuracy-like metrics are fractions, shown in percent."""
+    return ("accuracy" in metric or metric.startswith("R:")
+            or metric in ("bwt", "forgetting", "average_forgetting"))
+
+
+def _fmt(metric: str, value: float | None, unit: str | None = None) -> str:
+    if value is None:
+        return "—"
+    if is_fraction(metric):
+        return f"{100 * value:.2f}%"
+    return f"{value:.4g}{(' ' + unit) if unit else ''}"
+
+
+def select(rows: Sequence[dict[str, Any]], where: dict[str, Any]) -> list[dict[str, Any]]:
+    """The rows whose keys equal every value of ``where`` (numbers compared as floats).
+
+    ``"max"`` / ``"min"`` stand for the largest / smallest value of a numeric key among the
+    rows (e.g. the widest network of whatever widths a scale runs).
+    """
+    def same(a: Any, b: Any) -> bool:
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(
+                a, bool) and not isinstance(b, bool):
+            return float(a) == float(b)
+        return a == b if not isinstance(a, (list, tuple)) else list(a) == list(b)
+
+    resolved = {}
+    for key, value in where.items():
+        if value in ("max", "min"):
+            values = [r[key] for r in rows
+                      if isinstance(r.get(key), (int, float)) and not isinstance(r[key], bool)]
+            value = (max if value == "max" else min)(values) if values else None
+        resolved[key] = value
+    return [r for r in rows if all(k in r and same(r[k], v) for k, v in resolved.items())]
+
+
+def mean_of(rows: Sequence[dict[str, Any]], where: dict[str, Any], metric: str
+            ) -> tuple[float | None, int]:
+    """Mean of ``metric`` over the selected rows that have it, and how many there were."""
+    values = [r[metric] for r in select(rows, where) if r.get(metric) is not None]
+    return (statistics.fmean(values) if values else None), len(values)
+
+
+def _label(value: Any) -> str:
+    return "x".join(str(v) for v in value) if isinstance(value, (list, tuple)) else str(value)
+
+
+def short_key(key: str) -> str:
+    """``optim.meta`` -> ``m``, ``model.name`` -> ``model``, ``hardware.sc_bits`` -> ``sc_bits``."""
+    *parents, leaf = key.split(".")
+    if leaf == "meta":
+        return "m"
+    return parents[-1] if leaf == "name" and parents else leaf
+
+
+def summary_table(rows: Sequence[dict[str, Any]], keys: Sequence[str],
+                  metrics: Sequence[str]) -> list[dict[str, Any]]:
+    """One row per distinct value of ``keys`` (first-seen order): each metric's mean, sample
+    std and n over the seeds, formatted (``"96.81 ± 0.12"``; percent for fractions)."""
+    groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for r in rows:
+        groups.setdefault(tuple(_label(r.get(k)) for k in keys), []).append(r)
+    table = []
+    for labels, members in groups.items():
+        out: dict[str, Any] = dict(zip(keys, labels))
+        n = 0
+        for metric in metrics:
+            values = [m[metric] for m in members if m.get(metric) is not None]
+            n = max(n, len(values))
+            if not values:
+                out[metric] = "—"
+                continue
+            scale = 100 if is_fraction(metric) else 1
+            mean = scale * statistics.fmean(values)
+            std = scale * statistics.stdev(values) if len(values) > 1 else 0.0
+            out[metric] = f"{mean:.2f} ± {std:.2f}" if scale == 100 else f"{mean:.4g} ± {std:.2g}"
+        out["n"] = n
+        table.append(out)
+    return table
+
+
+def compare(expected: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], scale: str
+            ) -> list[dict[str, Any]]:
+    """Each expected value or claim, our number, and the verdict (see the module docstring)."""
+    out = []
+    for claim in expected:
+        metric = claim["metric"]
+        where = claim.get("where") or {}
+        ours, n = mean_of(rows, where, metric)
+        paper = claim.get("paper")
+        entry: dict[str, Any] = {
+            "claim": claim["claim"], "source": claim["source"], "metric": metric,
+            "where": where, "ours": ours, "n": n, "paper": paper,
+            "paper_text": _fmt(metric, paper, claim.get("unit")) if paper is not None else "—",
+        }
+        scale_pct = 100 if is_fraction(metric) else 1
+        unit = " points" if is_fraction(metric) else (" " + claim.get("unit", "")).rstrip()
+        if ours is None:
+            entry.update(verdict="missing", detail="no run measured it", ours_text="—")
+            out.append(entry)
+            continue
+        entry["ours_text"] = _fmt(metric, ours, claim.get("unit"))
+        if "versus" in claim:
+            other_metric = claim["versus"].get("metric", metric)
+            other, _ = mean_of(rows, claim["versus"].get("where", where), other_metric)
+            margin = float(claim["versus"].get("margin", 0.0))
+            if other is None:
+                entry.update(verdict="missing", detail="the comparison runs are missing")
+            else:
+                gap = ours - other
+                ok = gap >= margin - 1e-9  # a gap equal to the margin passes
+                entry.update(
+                    versus=other, verdict="match" if ok else "differs",
+                    detail=f"{'+' if gap >= 0 else ''}{scale_pct * gap:.2f}{unit} against "
+                           f"{(other_metric + ' of ') if other_metric != metric else ''}"
+                           f"{_where_text(claim['versus'].get('where', where))} "
+                           f"({_fmt(metric, other)}); "
+                           f"claim needs >= {scale_pct * margin:g}{unit}")
+        else:
+            band = (claim.get("band") or {}).get(scale)
+            if band is None:
+                entry.update(verdict="not checked",
+                             detail=f"no band at the {scale} scale"
+                             + (f"; {scale_pct * (ours - paper):+.2f}{unit} from the paper"
+                                if paper is not None else ""))
+            else:
+                lo, hi = float(band[0]), float(band[1])
+                ok = lo <= ours <= hi
+                off = 0.0 if ok else (ours - lo if ours < lo else ours - hi)
+                detail = f"band [{_fmt(metric, lo)}, {_fmt(metric, hi)}]"
+                if not ok:
+                    detail += f", outside by {scale_pct * off:+.2f}{unit}"
+                if paper is not None:
+                    detail += f"; {scale_pct * (ours - paper):+.2f}{unit} from the paper"
+                entry.update(verdict="match" if ok else "differs", detail=detail, band=[lo, hi])
+        out.append(entry)
+    return out
+
+
+def _where_text(where: dict[str, Any]) -> str:
+    return ", ".join(f"{short_key(k)}={_label(v)}" for k, v in where.items()) or "all runs"
+
+
+def markdown(rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> str:
+    """A GitHub markdown table of ``rows`` (dicts), ``columns`` in order (default: all keys)."""
+    if not rows:
+        return "(no rows)\n"
+    columns = list(columns or dict.fromkeys(k for r in rows for k in r))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        lines.append("| " + " | ".join(str(r.get(c, "")).replace("|", "/") for c in columns)
+                     + " |")
+    return "\n".join(lines) + "\n"
+
+
+def comparison_markdown(entries: Sequence[dict[str, Any]]) -> str:
+    """The comparison as a markdown table: claim, where, source, paper, ours, verdict."""
+    rows = [{"claim": e["claim"], "runs": _where_text(e["where"]), "source": e["source"],
+             "paper": e["paper_text"], "ours": e.get("ours_text", "—"),
+             "verdict": f"**{e['verdict']}** ({e['detail']})"} for e in entries]
+    return markdown(rows, ["claim", "runs", "source", "paper", "ours", "verdict"])
+
+
+__all__ += ["comparison_markdown", "short_key"]
