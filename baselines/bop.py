@@ -26,7 +26,7 @@ from torch import nn
 
 from baselines.common import OPTIMIZER_RESET
 from baselines.registry import STRATEGIES, hyperparameters
-from metabnn.config import RunConfig
+from metabnn.config import ConfigError, RunConfig
 from metabnn.layers import BinaryLayer
 from metabnn.optim import metaplastic_param_groups
 from metabnn.quantizers import binarize
@@ -106,6 +106,13 @@ def binarize_weights_(model: nn.Module) -> nn.Module:
     return model
 
 
+def _check(hp: dict[str, Any]) -> None:
+    if not 0 < hp["gamma"] <= 1:
+        raise ConfigError(f"--param gamma={hp['gamma']} is invalid: must lie in (0, 1]")
+    if hp["threshold"] < 0:
+        raise ConfigError(f"--param threshold={hp['threshold']} is invalid: must be >= 0")
+
+
 @STRATEGIES.register(
     "bop",
     description="Bop (Helwegen et al. 2019): flip +-1 weights when the gradient EMA agrees; "
@@ -119,6 +126,7 @@ def binarize_weights_(model: nn.Module) -> nn.Module:
         "optim.reset_per_experience": (True, "Laborieux et al. 2021, reference code"),
     },
     optimizer_reset=OPTIMIZER_RESET + " (Bop's gradient average included)",
+    check=lambda config: _check(hyperparameters(config)),
 )
 def bop(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from baselines.bop_strategy import BopStrategy

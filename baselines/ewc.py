@@ -24,7 +24,7 @@ from torch import nn
 from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, hidden_weight_names, strategy_kwargs
 from baselines.fisher import ESTIMATORS
 from baselines.registry import STRATEGIES, hyperparameters
-from metabnn.config import RunConfig
+from metabnn.config import ConfigError, RunConfig
 from metabnn.seeding import generator
 
 __all__ = ["ewc", "bnn_ewc", "random_consolidation"]
@@ -63,7 +63,7 @@ _EWC_CHOICES = {"mode": ("separate", "online"), "fisher": ESTIMATORS}
 def _samples(config: RunConfig) -> None:
     n = hyperparameters(config)["fisher_samples"]
     if n < 0:
-        raise ValueError(f"--param fisher_samples={n} is invalid: must be >= 0")
+        raise ConfigError(f"--param fisher_samples={n} is invalid: must be >= 0")
 
 
 @STRATEGIES.register(
@@ -78,9 +78,9 @@ def _samples(config: RunConfig) -> None:
     },
     choices=_EWC_CHOICES,
     optimizer_reset=OPTIMIZER_RESET,
+    check=_samples,
 )
 def ewc(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
-    _samples(config)
     return _ewc_strategy(model, config, device, plugins, names=None)
 
 
@@ -96,9 +96,9 @@ def ewc(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
     },
     choices=_EWC_CHOICES,
     optimizer_reset=OPTIMIZER_RESET,
+    check=_samples,
 )
 def bnn_ewc(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
-    _samples(config)
     return _ewc_strategy(model, config, device, plugins, names=hidden_weight_names(model))
 
 
@@ -114,10 +114,10 @@ def bnn_ewc(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequen
     },
     choices=_EWC_CHOICES,
     optimizer_reset=OPTIMIZER_RESET,
+    check=_samples,
 )
 def random_consolidation(
     model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]
 ) -> Any:
-    _samples(config)
     return _ewc_strategy(model, config, device, plugins, names=hidden_weight_names(model),
                          shuffle_seed="fisher-shuffle")

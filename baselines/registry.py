@@ -96,6 +96,9 @@ def check_strategy(config: RunConfig) -> None:
     """Refuse an unknown strategy, parameter, scenario or model, in one line."""
     entry = STRATEGIES.entry(config.strategy)
     hyperparameters(config)
+    check = entry.info.get("check")
+    if check is not None:  # the strategy's own value checks (ranges of its --param values)
+        check(config)
     scenarios = entry.info.get("scenarios", ())
     if config.stream.scenario is not None and config.stream.scenario not in scenarios:
         raise ConfigError(

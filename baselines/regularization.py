@@ -19,7 +19,7 @@ from torch import nn
 
 from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
 from baselines.registry import STRATEGIES, hyperparameters
-from metabnn.config import RunConfig
+from metabnn.config import ConfigError, RunConfig
 
 __all__ = ["si", "mas", "lwf"]
 
@@ -35,6 +35,11 @@ def _with_plugin(model, config, device, plugins, plugin, **record) -> Any:
     return strategy
 
 
+def _check_clip(clip: Any) -> None:
+    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))):
+        raise ConfigError(f"--param si_clip={clip!r} is invalid: expected a number")
+
+
 @STRATEGIES.register(
     "si",
     description="Synaptic Intelligence (Avalanche plugin) on the hidden weights (BN excluded)",
@@ -47,14 +52,13 @@ def _with_plugin(model, config, device, plugins, plugin, **record) -> Any:
         **ADAM_PARAMS,
     },
     optimizer_reset=OPTIMIZER_RESET,
+    check=lambda config: _check_clip(hyperparameters(config)["si_clip"]),
 )
 def si(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from baselines.si_plugin import CopyingSIPlugin
 
     hp = hyperparameters(config)
     clip = hp["si_clip"]
-    if clip is not None and (isinstance(clip, bool) or not isinstance(clip, (int, float))):
-        raise ValueError(f"--param si_clip={clip!r} is invalid: expected a number")
     plugin = CopyingSIPlugin(hp["si_lambda"], eps=hp["si_eps"],
                              clip_to=float("inf") if clip is None else float(clip))
     return _with_plugin(model, config, device, plugins, plugin,

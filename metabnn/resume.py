@@ -149,24 +149,17 @@ def _sources(p: Any) -> list[Any]:
 
 
 def _hardware_capture(p: Any, s: Any) -> dict[str, Any]:
-    ledger = p.backend.ledger
     return {
         "task": p._task,
-        "counts": [[ph, lay, q, n.detach().clone() if isinstance(n, torch.Tensor) else int(n)]
-                   for (ph, lay, q), n in ledger._counts.items()],
-        "tasks": _plain(ledger.tasks),
-        "mark": dict(ledger._mark),
+        **p.backend.ledger.state_dict(),  # counts, task rows, mark: plain ints
         "generators": [g.get_state() for g in _hardware_generators(p)],
         "offsets": [getattr(src, "_offset", None) for src in _sources(p)],
     }
 
 
 def _hardware_restore(p: Any, state: dict[str, Any], s: Any) -> None:
-    ledger = p.backend.ledger
     p._task = state["task"]
-    ledger._counts = defaultdict(int, {(ph, lay, q): n for ph, lay, q, n in state["counts"]})
-    ledger.tasks = _plain(state["tasks"])
-    ledger._mark = dict(state["mark"])
+    p.backend.ledger.load_state_dict(state)
     gens = _hardware_generators(p)
     if len(gens) != len(state["generators"]):
         raise ValueError("the checkpoint's hardware generators do not match this run's")

@@ -78,6 +78,14 @@ RUN_CASES = [
      "--param ewc_lambda='abc' is invalid for strategy 'ewc': expected a number"),
     ("param-choice", ["--strategy", "ewc", "--param", "mode=bogus"],
      "--param mode='bogus' is invalid for strategy 'ewc': expected one of separate, online"),
+    ("param-range-fisher", ["--strategy", "bnn-ewc", "--param", "fisher_samples=-5"],
+     "--param fisher_samples=-5 is invalid: must be >= 0"),
+    ("param-si-clip", ["--strategy", "si", "--param", "si_clip=[1]"],
+     "--param si_clip=[1] is invalid: expected a number"),
+    ("param-bop-gamma", ["--strategy", "bop", "--param", "gamma=2"],
+     "--param gamma=2.0 is invalid: must lie in (0, 1]"),
+    ("param-bop-threshold", ["--strategy", "bop", "--param", "threshold=-1"],
+     "--param threshold=-1.0 is invalid: must be >= 0"),
     ("argparse-type", ["--epochs", "three"], "argument --epochs: invalid int value: 'three'"),
     ("config-missing", ["--config", "{d}/missing.yaml"], "missing.yaml: No such file"),
     ("config-not-mapping", ["--config", "{d}/list.yaml"], "expected a mapping at the top level"),
@@ -111,6 +119,15 @@ SWEEP_CASES = [
     ("sweep-workers", ["{d}/sw_ok.yaml", "--workers", "0"], "--workers 0 is invalid: must be >= 1"),
 ]
 
+REPRODUCE_CASES = [
+    ("reproduce-unknown", ["fig22"], "recipe 'fig22' is unknown (did you mean 'fig2'?)"),
+    ("reproduce-seeds", ["fig2", "--seeds", "0"], "--seeds 0 is invalid: must be >= 1"),
+    ("reproduce-workers", ["fig2", "--workers", "0"], "--workers 0 is invalid: must be >= 1"),
+    ("reproduce-scale", ["fig2", "--scale", "huge"], "argument --scale: invalid choice: 'huge'"),
+    ("reproduce-no-name", [], "reproduce needs a recipe NAME"),
+    ("reproduce-data-root", ["fig2", "--data-root", "{d}/nowhere"], "no such folder"),
+]
+
 FILES = {
     "list.yaml": "- 1\n- 2\n",
     "unknown.yaml": "strem: {name: pmnist}\n",
@@ -142,6 +159,7 @@ def _fill(items: list[str], d: Path, data: Path) -> list[str]:
 @pytest.mark.parametrize("command, argv, message", [
     *(pytest.param("run", a, m, id=i) for i, a, m in RUN_CASES),
     *(pytest.param("sweep", a, m, id=i) for i, a, m in SWEEP_CASES),
+    *(pytest.param("reproduce", a, m, id=i) for i, a, m in REPRODUCE_CASES),
 ])
 def test_bad_input_is_one_line_exit_2_nothing_written(
         command, argv, message, files, data_root, tmp_path, capsys, monkeypatch):
@@ -163,7 +181,7 @@ def test_bad_input_is_one_line_exit_2_nothing_written(
 
 
 def test_the_table_is_long_enough():
-    assert len(RUN_CASES) + len(SWEEP_CASES) >= 30
+    assert len(RUN_CASES) + len(SWEEP_CASES) + len(REPRODUCE_CASES) >= 30
 
 
 def test_a_real_process_prints_one_line(tmp_path):

@@ -10,6 +10,7 @@ hand: ``metabnn reproduce --docs`` rewrites it.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 from metabnn.reproduce.recipe import load_recipe, recipe_names
@@ -51,10 +52,11 @@ def build_docs(docs: str | Path = "docs") -> str:
             path = docs / "reproductions" / f"{name}-{scale}" / "summary.json"
             if path.exists():
                 recorded[scale] = json.loads(path.read_text())
-        cells = [(_verdicts(recorded[s]) + f" ({recorded[s]['wall_time_s'] / 60:.0f} min)")
+        cells = [(_verdicts(recorded[s]) + f" ({recorded[s]['wall_time_s'] / 60:.1f} min)")
                  if s in recorded else "not recorded" for s in ("quick", "full")]
-        index.append(f"| [{name}](#{name}) | {recipe.paper.split(',')[0]} et al. "
-                     f"| {cells[0]} | {cells[1]} |")
+        years = re.findall(r"\b(?:19|20)\d\d\b(?!\.)", recipe.paper)  # not arXiv ids
+        index.append(f"| [{name}](#{name}) | {recipe.paper.split(',')[0]} "
+                     f"{years[-1] if years else ''} | {cells[0]} | {cells[1]} |")
         lines = [f"## {name}", "", f"**{recipe.title}**  ", f"{recipe.paper}", ""]
         for scale in ("quick", "full"):
             lines.append(f"### {scale} scale")
