@@ -136,5 +136,5 @@ def bop(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
     kwargs = strategy_kwargs(binarize_weights_(model), config, device=device, plugins=plugins,
                              meta=0.0)
     strategy = BopStrategy(gamma=hp["gamma"], threshold=hp["threshold"], **kwargs)
-    strategy.record = {"binary_weights": "+-1, no hidden weight"}
+    strategy.record = {"meta": 0.0, "binary_weights": "+-1, no hidden weight"}
     return strategy

@@ -275,7 +275,9 @@ def _train(
         f"({config.stream.scenario}-incremental"
         f"{'' if stream.boundaries else f', {config.stream.chunks} chunks, no boundaries'}), "
         f"{config.model.name} "
-        f"{list(config.model.hidden)}, m={config.optim.meta}, seed {config.seed}, {dev}")
+        f"{list(config.model.hidden)}, "
+        f"m={getattr(strategy, 'record', {}).get('meta', config.optim.meta)}, "  # as trained
+        f"seed {config.seed}, {dev}")
     start = time.perf_counter()
     # Joint training takes the whole stream in one call: one row of the matrix.
     whole = STRATEGIES.entry(config.strategy).info.get("trains_on") == "stream"
