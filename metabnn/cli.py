@@ -42,6 +42,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--model", "model.name", ModelConfig, "name", {}),
     ("--hidden", "model.hidden", ModelConfig, "hidden", {"type": int, "nargs": "+"}),
     ("--init-width", "model.init_width", ModelConfig, "init_width", {"type": float}),
+    ("--bn-weight-init", "model.bn_weight_init", ModelConfig, "bn_weight_init", {}),
     ("--channels", "model.channels", ModelConfig, "channels", {"type": int, "nargs": "+"}),
     ("--meta", "optim.meta", OptimConfig, "meta", {"type": float}),
     ("--lr", "optim.lr", OptimConfig, "lr", {"type": float}),

@@ -95,6 +95,11 @@ class ModelConfig:
     init_width: float = _f(
         0.05, "hidden weights ~ U[-w, w] (reference code: --init-width 0.1, i.e. w = 0.05)"
     )
+    bn_weight_init: str = _f(
+        "uniform", "BatchNorm weights (gamma) at init: uniform = U(0, 1), the default of "
+        "PyTorch 1.1.0 with which the paper's results were made (the reference code restores "
+        "it); ones = PyTorch >= 1.2"
+    )
     channels: tuple[int, ...] = _f(
         (128, 128, 256, 256, 512, 512),
         "conv nets only: output channels of the 3x3 convolutions, a 2x2 max-pool after every "
@@ -105,6 +110,8 @@ class ModelConfig:
         _check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden), "model.hidden",
                list(self.hidden), "needs one or more widths, each >= 1")
         _check(self.init_width > 0, "model.init_width", self.init_width, "must be > 0")
+        _check(self.bn_weight_init in ("uniform", "ones"), "model.bn_weight_init",
+               self.bn_weight_init, "must be one of uniform, ones")
         _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
                "model.channels", list(self.channels), "needs one or more widths, each >= 1")
 

@@ -116,12 +116,17 @@ class MLP(_MLPBase):
 
 
 @torch.no_grad()
-def init_weights_(model: nn.Module, width: float, generator: torch.Generator) -> nn.Module:
-    """Weights of every Linear/Conv layer ~ U[-width, width], biases 0; BatchNorm to (1, 0).
+def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
+                  bn_weight: str = "uniform") -> nn.Module:
+    """Weights of every Linear/Conv layer ~ U[-width, width], biases 0; BatchNorm weights
+    ~ U(0, 1) (``bn_weight="uniform"``: PyTorch 1.1.0's init, which the paper's results were
+    made with; its reference code restores it) or 1 (``"ones"``), BatchNorm biases 0.
 
     Draws from ``generator`` in module order, so the same seed gives the same network for the
     binary model and every strategy that uses it.
     """
+    if bn_weight not in ("uniform", "ones"):
+        raise ValueError(f"bn_weight={bn_weight!r} is invalid: use uniform or ones")
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             module.weight.copy_(
@@ -131,6 +136,8 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator) ->
                 module.bias.zero_()
         elif isinstance(module, _BN_TYPES):
             module.reset_parameters()
+            if bn_weight == "uniform" and module.weight is not None:
+                module.weight.copy_(torch.rand(module.weight.shape, generator=generator))
     return model
 
 

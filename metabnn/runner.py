@@ -92,14 +92,16 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
         model = cls(tuple(input_shape), tuple(config.model.hidden), n_classes,
                     channels=tuple(config.model.channels),
                     track_running_stats=config.model.track_running_stats)
-        return init_weights_(model, config.model.init_width, generator(config.seed, "init"))
+        return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
+                             bn_weight=config.model.bn_weight_init)
     model = cls(
         int(np.prod(input_shape)),
         tuple(config.model.hidden),
         n_classes,
         track_running_stats=config.model.track_running_stats,
     )
-    return init_weights_(model, config.model.init_width, generator(config.seed, "init"))
+    return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
+                         bn_weight=config.model.bn_weight_init)
 
 
 def format_matrix(matrix: list[list[float]]) -> str:

@@ -46,7 +46,7 @@ def test_quick_shrinks_and_full_is_the_papers_protocol():
     assert full.base["model"]["hidden"] == [4096, 4096] and full.base["train"]["epochs"] == 40
     assert full.base["stream"]["tasks"] == 6
     assert dict(full.grid)["optim.meta"] == (0.0, 0.5, 1.0, 1.35)
-    assert quick.base["model"]["hidden"] == [512, 512] and quick.base["train"]["epochs"] == 3
+    assert quick.base["model"]["hidden"] == [512, 512] and quick.base["train"]["epochs"] == 8
     assert resolve(fig2, "quick", seeds=3).seeds == (0, 1, 2)
 
 

@@ -348,13 +348,13 @@ def test_load_cifar_reads_torchvision_batches(root, tmp_path):
     assert flat.abs().max() < 0.01  # the channel mean maps to ~0
 
 
-def _tiny_run(root, tmp_path, name, scenario=None, **extra):
+def _tiny_run(root, tmp_path, name, scenario=None, epochs=2, **extra):
     conv = MODELS.entry(_info(name)["default_model"]).info.get("input") == "image"
     stream = {"name": name, "scenario": scenario, **SMALL,
               **({"chunks": 3} if _stream_learning(name) else {}), **extra}
     data = {"stream": {k: v for k, v in stream.items() if v is not None},
             "model": {"hidden": [32], **({"channels": [8, 8]} if conv else {})},
-            "train": {"epochs": 2, "batch_size": 20}}
+            "train": {"epochs": epochs, "batch_size": 20}}
     return run(from_dict(RunConfig, data), data_root=root, out_dir=tmp_path, progress=False,
                log=lambda s: None)
 
@@ -380,7 +380,8 @@ def test_short_run_writes_results_with_its_scenario(root, tmp_path, name):
 
 
 def test_class_scenario_grows_one_head(root, tmp_path):
-    results = _tiny_run(root, tmp_path, "split-mnist", "class", tasks=2)
+    results = _tiny_run(root, tmp_path, "split-mnist", "class", epochs=3, tasks=2,
+                        train_per_task=400)
     R = results["accuracy_matrix"]
     assert results["scenario"] == "class"
     assert R[0][1] == 0.0  # classes 5-9 cannot be predicted before they are seen
