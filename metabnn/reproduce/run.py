@@ -46,7 +46,7 @@ def _metrics_wanted(recipe: Recipe) -> list[str]:
 
 def _run_rows(recipe: Recipe, spec: Any, *, out: Path, data_root: str | None, device: str,
               workers: int, force: bool, log: Callable[[str], Any]
-              ) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], list[dict[str, Any]]]]:
+              ) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], list[dict[str, Any]]], int]:
     from metabnn.runner import validate
     from metabnn.runs import RunRegistry, default_registry_path
     from metabnn.sweep import expand, run_sweep
@@ -72,7 +72,7 @@ def _run_rows(recipe: Recipe, spec: Any, *, out: Path, data_root: str | None, de
         row.update({m: metric_value(results, m) for m in metrics})
         rows.append(row)
         panels.setdefault(tuple(str(r.point.get(k)) for k in panels_keys), []).append(results)
-    return rows, panels
+    return rows, panels, summary["ran"]
 
 
 def _ber_rows(plan: BerPlan, *, folder: Path, data_root: str | None,
@@ -156,15 +156,23 @@ def reproduce(name: str, *, scale: str = "quick", seeds: int | None = None,
     log(f"protocol: {recipe.protocol_of(scale)}")
     start = time.perf_counter()
     panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    ran = None
     if isinstance(plan, BerPlan):
         rows = _ber_rows(plan, folder=folder, data_root=data_root, log=log)
         n_runs = 2 * len(plan.seeds)
     else:
         workers = workers or max(1, min(os.cpu_count() or 1, _count(plan)))
-        rows, panels = _run_rows(recipe, plan, out=out, data_root=data_root, device=device,
-                                 workers=workers, force=force, log=log)
+        rows, panels, ran = _run_rows(recipe, plan, out=out, data_root=data_root,
+                                      device=device, workers=workers, force=force, log=log)
         n_runs = _count(plan)
     wall = time.perf_counter() - start
+    previous = folder / "summary.json"
+    if ran == 0 and previous.exists():  # every run was done: the report is regenerated, and
+        before = json.loads(previous.read_text())  # the time is that of the call that ran them
+        if before.get("runs") == n_runs:
+            wall = before["wall_time_s"]
+            log(f"all {n_runs} runs were done: report regenerated; wall time of the call that "
+                f"ran them: {wall / 60:.1f} min")
     figure = _figure(recipe, scale, rows, panels, folder)
     keys = recipe.report.get("rows") or ([k for k, _ in plan.grid] if not isinstance(
         plan, BerPlan) else ["training", "ber"])
