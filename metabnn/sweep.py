@@ -43,8 +43,8 @@ from typing import Any
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
 from metabnn.runs import RunBusyError, RunRegistry
 
-__all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "expand", "run_sweep",
-           "sweep_figure", "BACKENDS"]
+__all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "set_dotted", "expand",
+           "run_sweep", "sweep_figure", "BACKENDS"]
 
 BACKENDS = ("local", "ray")
 
@@ -112,7 +112,8 @@ def parse_sweep(data: Any, where: str, *, default_name: str = "sweep") -> SweepS
                      plot=dict(plot))
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
+def set_dotted(data: dict[str, Any], dotted: str, value: Any) -> None:
+    """``data["a"]["b"] = value`` for ``dotted = "a.b"``, creating the sections on the way."""
     *parents, leaf = dotted.split(".")
     for key in parents:
         data = data.setdefault(key, {})
@@ -133,7 +134,7 @@ def expand(spec: SweepSpec, validate: Callable[[RunConfig], RunConfig] | None = 
             data = json.loads(json.dumps(spec.base))  # deep copy
             point = dict(zip(keys, values))
             for key, value in point.items():
-                _set(data, key, value)
+                set_dotted(data, key, value)
             data["seed"] = seed
             try:
                 config = from_dict(RunConfig, data).validate()

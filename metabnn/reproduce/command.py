@@ -41,6 +41,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def listing() -> list[str]:
     """Each recipe: name, title, paper, and its protocol at the quick and full scales."""
+    from metabnn.reproduce.run import run_count
+
     lines = []
     for name in recipe_names():
         recipe = load_recipe(name)
@@ -49,16 +51,9 @@ def listing() -> list[str]:
         for scale in ("quick", "full"):
             plan = resolve(recipe, scale)
             size = (f"{2 * len(plan.seeds)} trainings" if recipe.kind == "ber"
-                    else f"{_runs(plan)} runs")
+                    else f"{run_count(plan)} runs")
             lines.append(f"    {scale:<5} ({size}): {recipe.protocol_of(scale)}")
     return lines
-
-
-def _runs(spec) -> int:
-    n = len(spec.seeds)
-    for _, values in spec.grid:
-        n *= len(values)
-    return n
 
 
 def main(args: argparse.Namespace) -> int:

@@ -166,13 +166,6 @@ def _parse(data: Any, where: str) -> Recipe:
     return recipe
 
 
-def _set(data: dict[str, Any], dotted: str, value: Any) -> None:
-    *parents, leaf = dotted.split(".")
-    for key in parents:
-        data = data.setdefault(key, {})
-    data[leaf] = value
-
-
 def resolve(recipe: Recipe, scale: str, *, seeds: int | None = None) -> Any:
     """The recipe at ``scale``: a :class:`~metabnn.sweep.SweepSpec` whose runs are all valid
     (kind runs) or a :class:`BerPlan` (kind ber). ``seeds``: use seeds ``0 .. seeds-1``."""
@@ -206,14 +199,14 @@ def resolve(recipe: Recipe, scale: str, *, seeds: int | None = None) -> Any:
             HARDWARE.get(cell)  # an unknown cell fails here
         return BerPlan(config=config, cell=cell, seeds=tuple(run_seeds))
     from metabnn.runner import validate
-    from metabnn.sweep import expand, parse_sweep
+    from metabnn.sweep import expand, parse_sweep, set_dotted
 
     body = copy.deepcopy(recipe.body)
     body.setdefault("name", f"reproduce-{recipe.name}-{scale}")
     body["name"] = f"reproduce-{recipe.name}-{scale}"
     body.setdefault("base", {})
     for key, value in (over.get("set") or {}).items():
-        _set(body["base"], key, value)
+        set_dotted(body["base"], key, value)
     grid = dict(body.get("grid") or {})
     grid.update(over.get("grid") or {})
     body["grid"] = grid

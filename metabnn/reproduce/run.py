@@ -29,7 +29,7 @@ from metabnn.reproduce.report import (
     summary_table,
 )
 
-__all__ = ["reproduce", "record", "command_of"]
+__all__ = ["reproduce", "record", "command_of", "run_count"]
 
 
 def command_of(name: str, scale: str, seeds: int | None = None) -> str:
@@ -161,10 +161,10 @@ def reproduce(name: str, *, scale: str = "quick", seeds: int | None = None,
         rows = _ber_rows(plan, folder=folder, data_root=data_root, log=log)
         n_runs = 2 * len(plan.seeds)
     else:
-        workers = workers or max(1, min(os.cpu_count() or 1, _count(plan)))
+        workers = workers or max(1, min(os.cpu_count() or 1, run_count(plan)))
         rows, panels, ran = _run_rows(recipe, plan, out=out, data_root=data_root,
                                       device=device, workers=workers, force=force, log=log)
-        n_runs = _count(plan)
+        n_runs = run_count(plan)
     wall = time.perf_counter() - start
     previous = folder / "summary.json"
     if ran == 0 and previous.exists():  # every run was done: the report is regenerated, and
@@ -198,7 +198,8 @@ def reproduce(name: str, *, scale: str = "quick", seeds: int | None = None,
     return {**summary, "folder": str(folder)}
 
 
-def _count(spec: Any) -> int:
+def run_count(spec: Any) -> int:
+    """Runs of a sweep: the grid's product times the seeds."""
     n = len(spec.seeds)
     for _, values in spec.grid:
         n *= len(values)
