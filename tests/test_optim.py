@@ -134,3 +134,39 @@ def test_fused_step_equals_reference_step():
             opt.step()
     for a, b in zip(params, twins):
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-6)
+
+
+def test_multi_tensor_step_equals_per_parameter_step_bitwise():
+    # Per-layer m (two values and 0), per-group lr, a second bucket with other betas, a parameter
+    # without a gradient: the foreach path must do exactly the per-parameter arithmetic.
+    g = torch.Generator().manual_seed(4)
+    shapes = [(33, 17), (20, 9), (40,), (5, 3, 2), (7,)]
+    params = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
+    twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
+
+    def groups(ps):
+        return [{"params": ps[:1], "meta": 1.35}, {"params": ps[1:2], "meta": 3.0, "lr": 0.02},
+                {"params": ps[2:4], "meta": 0.0}, {"params": ps[4:], "betas": (0.5, 0.9)}]
+
+    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3, foreach=False)
+    multi = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, foreach=True)
+    for step in range(6):
+        grads = [torch.randn(s, generator=g) for s in shapes]
+        for ps, opt in ((params, ref), (twins, multi)):
+            for i, (p, gr) in enumerate(zip(ps, grads)):
+                p.grad = None if (i == 3 and step == 2) else gr.clone()
+            opt.step()
+    for a, b in zip(params, twins):
+        assert torch.equal(a, b)
+    for a, b in zip(ref.state.values(), multi.state.values()):
+        assert a["step"] == b["step"] and torch.equal(a["exp_avg_sq"], b["exp_avg_sq"])
+    assert ref.state[params[3]]["step"] == 5
+
+
+def test_multi_tensor_is_the_default_on_cuda_only_and_excludes_fused():
+    cpu = MetaplasticAdam([torch.nn.Parameter(torch.zeros(2))])
+    assert not cpu._use_foreach()
+    with pytest.raises(ValueError, match="pick one"):
+        MetaplasticAdam([torch.nn.Parameter(torch.zeros(2))], foreach=True, fused=True)
+    if torch.cuda.is_available():
+        assert MetaplasticAdam([torch.nn.Parameter(torch.zeros(2, device="cuda"))])._use_foreach()

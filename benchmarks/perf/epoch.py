@@ -8,6 +8,9 @@ Both train 784-H-H-10 with BatchNorm, batch 100, on 60,000 in-memory MNIST-shape
   over index-gathered minibatches — the fastest honest PyTorch baseline;
 * **ours**: :class:`~metabnn.models.BinaryMLP` + :class:`~metabnn.optim.MetaplasticAdam`
   (m = 1.35), the same loop;
+* **ours-foreach** (on CPU) or **ours-per-param** (on CUDA): the same with the other of
+  MetaplasticAdam's two uncompiled implementations (``ours`` runs the device's default:
+  per-parameter in-place ops on CPU, multi-tensor ``_foreach`` ops on CUDA);
 * **ours-fused**: the same with ``MetaplasticAdam(fused=True)`` (one compiled kernel per
   parameter update);
 * **avalanche** (``--avalanche``): ours inside :class:`~metabnn.strategies.MetaplasticStrategy`
@@ -47,12 +50,16 @@ def _sync(device: torch.device) -> None:
 
 def _time_interleaved(fns: dict, device, repeats: int) -> dict[str, float]:
     """Median seconds per call of each function; the candidates alternate within every repeat
-    so that load from other processes falls on all of them alike."""
+    so that load from other processes falls on all of them alike, and their order rotates from
+    one repeat to the next so that none always runs after the same one (a compiled kernel's
+    idle OpenMP threads, for one, slow down whatever follows them)."""
     for fn in fns.values():
         fn()  # warm-up
+    names = list(fns)
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    for repeat in range(repeats):
+        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+            fn = fns[name]
             _sync(device)
             t0 = time.perf_counter()
             fn()
@@ -81,6 +88,10 @@ def main() -> None:
     ours = init_weights_(BinaryMLP(784, args.hidden, 10), 0.05, torch.Generator().manual_seed(1))
     ours.to(device)
     ours_opt = MetaplasticAdam(metaplastic_param_groups(ours, 1.35))
+    other = init_weights_(BinaryMLP(784, args.hidden, 10), 0.05, torch.Generator().manual_seed(1))
+    other.to(device)
+    on_cuda = device.type == "cuda"
+    other_opt = MetaplasticAdam(metaplastic_param_groups(other, 1.35), foreach=not on_cuda)
     fused = init_weights_(BinaryMLP(784, args.hidden, 10), 0.05, torch.Generator().manual_seed(1))
     fused.to(device)
     fused_opt = MetaplasticAdam(metaplastic_param_groups(fused, 1.35), fused=True)
@@ -88,6 +99,8 @@ def main() -> None:
     candidates = {
         "bare": lambda: _epoch(bare, bare_opt, x, y, args.batch, gen),
         "ours": lambda: _epoch(ours, ours_opt, x, y, args.batch, gen),
+        "ours-per-param" if on_cuda else "ours-foreach":
+            lambda: _epoch(other, other_opt, x, y, args.batch, gen),
         "ours-fused": lambda: _epoch(fused, fused_opt, x, y, args.batch, gen),
     }
     if args.avalanche:

@@ -9,9 +9,10 @@
 #    for the other three (GPUtil has no wheel, wandb would not fit, gdown pulls bs4): these runs
 #    use none of them; .gpu/data: MNIST as .gz (the raw files would not fit the 64 MiB).
 # 2. On the device (device tool), with the folder carried:
-#        run(command="bash benchmarks/perf/gpu_check.sh quick", carry=[".gpu"], timeout_s=420)
-#    quick (about 4-6 minutes with the start): versions, equality of batched seeds and separate
-#    runs on CUDA (tiny stream), and benchmarks/perf/seeds.py at the Fig. 2d size (2x4096, 60k
+#        run(command="bash benchmarks/perf/gpu_check.sh quick", carry=[".gpu"], timeout_s=540)
+#    quick (about 5-8 minutes with the start): versions, equality of batched seeds and separate
+#    runs on CUDA (tiny stream), benchmarks/perf/epoch.py at 2x4096 (bare loop, our default
+#    multi-tensor step, the per-parameter and compiled steps, Avalanche), benchmarks/perf/seeds.py at the Fig. 2d size (2x4096, 60k
 #    images, 6 x 10k test images per epoch), K = 1 separate vs K = 5 batched, whose per-epoch
 #    times x 240 project the Fig. 2d protocol (6 tasks x 40 epochs).
 #        run(command="bash benchmarks/perf/gpu_check.sh fig2d", carry=[".gpu"], timeout_s=600)
@@ -19,7 +20,8 @@
 #    stopped at 570 s (the issue asks <= 300 s). fig2d-batched: the same for seeds 0-4 with
 #    --batched-seeds (the issue asks <= 2x fig2d); it needs its own 600 s call.
 # Everything printed also lands in $OUT/gpu_check.log. A dry run without a GPU:
-#    DEVICE=cpu BENCH="--k 2 --hidden 256 256 --n 2000 --n-test 1000" bash ... quick
+#    DEVICE=cpu BENCH="--k 2 --hidden 256 256 --n 2000 --n-test 1000" \
+#      EPOCH_BENCH="--hidden 256 256 --n 2000 --repeats 1" bash ... quick
 set -uo pipefail
 stage="${1:-quick}"
 here="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -102,6 +104,10 @@ for b in sorted((json.loads(p.read_text()) for p in (w / "b").glob("*/results.js
 # 500 test images
 print("EQUALITY", "OK" if worst <= 0.03 else "OVER 0.03", f"(worst {worst:.4f})")
 EOF
+  echo "== speed: one epoch at the Fig. 2d width next to the bare loop; optimizer implementations =="
+  # shellcheck disable=SC2086
+  timeout 150 python3 -m benchmarks.perf.epoch --device "$device" --avalanche \
+    ${EPOCH_BENCH:---hidden 4096 4096 --repeats 3}
   echo "== speed: K = 5 batched vs separate, Fig. 2d size, one epoch each =="
   # shellcheck disable=SC2086
   timeout 240 python3 -m benchmarks.perf.seeds --device "$device" \
