@@ -21,6 +21,10 @@ Two kernel modes, the same mathematics:
 * ``per_seed=False``: one ``torch.bmm`` per layer and one ``F.batch_norm`` over ``K * C``
   channels: fewer, larger kernels, the fast path on a GPU (equal to the separate runs up to float
   rounding).
+
+:meth:`BatchedBinaryMLP.seed_view` gives seed k as a plain ``BinaryMLP`` whose parameters are
+views of the stacked ones (no copy): what a step through the view writes, the batched model
+holds. The CPU trainer runs the seeds' views in threads (:mod:`metabnn.batched_train`).
 """
 
 from __future__ import annotations
@@ -156,6 +160,27 @@ class BatchedBinaryMLP(nn.Module):
             value.copy_(states[0][name] if value.dim() == 0
                         else torch.stack([s[name] for s in states]))
         return batched.to(first.layers[0].weight.device)
+
+    def seed_view(self, k: int) -> BinaryMLP:
+        """Seed ``k`` as a :class:`~metabnn.models.BinaryMLP` that shares this model's memory.
+
+        Its parameters and running statistics are views of slice ``k`` of the stacked tensors,
+        each a leaf with its own autograd version counter (an in-place step of one seed never
+        invalidates another seed's graph); ``num_batches_tracked`` is its own counter.
+        """
+        model = BinaryMLP(self.in_features, self.hidden, self.out_features,
+                          track_running_stats=self.track_running_stats)
+        with torch.no_grad():
+            for name, value in [*self.named_parameters(), *self.named_buffers()]:
+                owner, _, leaf = name.rpartition(".")
+                module = model.get_submodule(owner)
+                if value.dim() == 0:  # num_batches_tracked: one shared counter, copied
+                    module._buffers[leaf] = value.detach().clone()
+                elif leaf in module._parameters:
+                    module._parameters[leaf] = nn.Parameter(value.data[k])
+                else:
+                    module._buffers[leaf] = value.data[k]
+        return model
 
     @torch.no_grad()
     def unstack(self, k: int) -> BinaryMLP:

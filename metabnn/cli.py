@@ -123,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="with --seeds: train all seeds at once as one batched model (meta "
                      "strategy, bnn model, task or domain scenario); each seed's results equal "
                      "its separate run's (default: off, one run after another)")
+    run.add_argument("--batched-kernels", default=None, metavar="KIND",
+                     help="with --batched-seeds: threads (CPU: the seeds side by side, one per "
+                     "CPU thread), per-seed (one after another; bitwise equal to separate runs "
+                     "on the same threads), batched (one bmm for all seeds) or auto (default: "
+                     "auto = threads on CPU, batched on a GPU)")
     _add_tracking_args(run)
 
     lst = sub.add_parser("list", help="list registered streams, strategies, models or hardware")
@@ -294,14 +299,17 @@ def _run(args: argparse.Namespace) -> None:
     mode, reason = _wandb_mode(args.wandb)
     if args.batched_seeds and not args.seeds:
         raise ConfigError("--batched-seeds needs --seeds, e.g. --seeds 0 1 2 3 --batched-seeds")
+    if args.batched_kernels is not None and not args.batched_seeds:
+        raise ConfigError(f"--batched-kernels {args.batched_kernels} needs --batched-seeds")
     if args.seeds:
         from metabnn.multiseed import format_seeds, run_seeds
 
+        kernels = {"kernels": args.batched_kernels or "auto"} if args.batched_seeds else {}
         print(format_seeds(run_seeds(
             config, args.seeds, batched=args.batched_seeds, data_root=args.data_root,
             device=args.device, out_dir=args.out, progress=not args.no_progress,
             registry=args.registry, force=args.force, wandb=mode, wandb_reason=reason,
-            resume=args.resume, checkpoint_every=args.checkpoint_every)))
+            resume=args.resume, checkpoint_every=args.checkpoint_every, **kernels)))
         return
     results = run(
         config, data_root=args.data_root, device=args.device, out_dir=args.out,

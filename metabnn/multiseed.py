@@ -6,8 +6,18 @@ seed is still a run of its own: its own resolved config and stamp, its own
 ``<out>/<stamp>/{config,results}.json`` and figures, its own row in the run registry. Each seed's
 stream, initial weights and data order come from the same factories and seeds as its separate
 run (``build_stream(seed)``, ``build_model`` with ``generator(seed, "init")``, the strategy's
-order generator), so its accuracy matrix equals the separate run's: bitwise on CPU, where the
-batched model runs per-seed kernels, and up to float rounding on CUDA (batched kernels).
+order generator), so its accuracy matrix equals the separate run's up to float rounding, and
+bitwise where both run the same kernels on the same number of CPU threads:
+
+* ``kernels="threads"`` (the default on CPU): the seeds train side by side, one per CPU thread,
+  each on ``threads_per_seed`` intra-op threads (1 unless there are more threads than seeds);
+  bitwise equal to separate runs made on that many threads (``OMP_NUM_THREADS=1``). On other
+  thread counts a separate run's BatchNorm sums its batch in another order, and the last-bit
+  differences flip a few binary weights: a couple of test images per epoch move, as between any
+  two thread counts;
+* ``kernels="per-seed"``: the seeds one after the other with their separate runs' kernels on
+  the same threads: bitwise equal to separate runs on the same machine, and the slowest;
+* ``kernels="batched"`` (the default on an accelerator): one ``bmm`` per layer for all seeds.
 
 Scope: the ``meta`` strategy (MetaplasticStrategy semantics) on the binary MLP, task or domain
 scenario, streams with boundaries, no hardware backend; anything else is refused in one line.
@@ -38,10 +48,13 @@ from metabnn.results import provenance, write_json_atomic
 from metabnn.runner import build_model, resolve_device, run, validate
 from metabnn.runs import RunRegistry, default_registry_path
 
-__all__ = ["BATCHED_STRATEGIES", "check_batched", "run_seeds", "run_batched", "format_seeds"]
+__all__ = ["BATCHED_STRATEGIES", "KERNELS", "check_batched", "run_seeds", "run_batched",
+           "format_seeds"]
 
 #: Strategies ``--batched-seeds`` can train (MetaplasticStrategy semantics, no plugins).
 BATCHED_STRATEGIES = ("meta",)
+#: How the batched seeds run (module docstring).
+KERNELS = ("auto", "threads", "per-seed", "batched")
 
 
 def check_batched(config: RunConfig) -> None:
@@ -84,15 +97,17 @@ def run_batched(
 
     Registry, skipping and W&B as :func:`metabnn.runner.run` (stamps already done are skipped;
     W&B gets each seed's end-of-run tables). ``progress`` is accepted for symmetry and unused.
-    ``kernels``: ``per-seed`` (bitwise equal to separate runs on CPU), ``batched`` (``bmm``,
-    fewer kernel launches) or ``auto`` (per-seed on CPU, batched on an accelerator). Batched
-    runs write no checkpoints (``checkpoint_every`` is ignored) and cannot ``resume``.
+    ``kernels``: ``threads``, ``per-seed`` or ``batched`` (see the module docstring), or
+    ``auto`` (threads on CPU, batched on an accelerator). Batched runs write no checkpoints
+    (``checkpoint_every`` is ignored) and cannot ``resume``.
     """
     if resume:
         raise ConfigError("--resume cannot continue --batched-seeds runs (they write no "
                           "checkpoints); rerun them, or drop --batched-seeds")
-    if kernels not in ("auto", "per-seed", "batched"):
-        raise ConfigError(f"kernels={kernels!r} is invalid: auto, per-seed or batched")
+    if kernels not in KERNELS:
+        raise ConfigError(f"kernels={kernels!r} is invalid: {', '.join(KERNELS)}")
+    if kernels == "threads" and resolve_device(device).type != "cpu":
+        raise ConfigError(f"kernels='threads' runs on CPU only, not on {device}")
     configs = [validate(dataclasses.replace(config, seed=s)) for s in seeds]
     check_batched(configs[0])
     db = None
@@ -174,8 +189,10 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
     kw = strategy_kwargs(models[0], configs[0], device=dev, plugins=[])
     generators = [torch.Generator().manual_seed(
         strategy_kwargs(m, c, device=dev, plugins=[])["seed"]) for c, m in zip(configs, models)]
-    # per-seed kernels: bitwise equal to separate runs on CPU; bmm: fewer launches on a GPU
-    per_seed = kernels == "per-seed" or (kernels == "auto" and dev.type == "cpu")
+    if kernels == "auto":
+        kernels = "threads" if dev.type == "cpu" else "batched"
+    per_seed = kernels != "batched"
+    seed_threads = min(len(configs), torch.get_num_threads()) if kernels == "threads" else 1
     model = BatchedBinaryMLP.stack([m.to(dev) for m in models], per_seed=per_seed)
 
     train_stream = _stacked([s.train_stream for s in streams], dev, task_label_of)
@@ -188,13 +205,14 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
         betas=kw["betas"], eps=kw["eps"], weight_decay=kw["weight_decay"],
         reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
         batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
-        per_task_bn=scenario == "task",
+        per_task_bn=scenario == "task", seed_threads=seed_threads,
     )
     c0 = configs[0]
     log(f"runs {' '.join(stamps)}: {c0.strategy} on {c0.stream.name} "
         f"({c0.stream.scenario}-incremental), {c0.model.name} {list(c0.model.hidden)}, "
         f"m={c0.optim.meta}, seeds {[c.seed for c in configs]} batched "
-        f"({'per-seed' if per_seed else 'batched'} kernels), {dev}")
+        f"({kernels} kernels" + (f", {seed_threads} side by side on {trainer.threads_per_seed} "
+                                 "thread(s) each" if seed_threads > 1 else "") + f"), {dev}")
     for c, s in zip(configs, stamps):
         write_json_atomic(Path(out_dir) / s / "config.json", {"stamp": s, "config": to_dict(c)})
     start = time.perf_counter()
@@ -217,7 +235,9 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
             "metrics": summarize(trainer.matrices[k]),
             "wall_time_s": wall,
             "batched": {"seeds": [x.seed for x in configs], "stamps": stamps,
-                        "kernels": "per-seed" if per_seed else "batched",
+                        "kernels": kernels, "seed_threads": seed_threads,
+                        "threads_per_seed": trainer.threads_per_seed if seed_threads > 1
+                        else torch.get_num_threads(),
                         "note": "wall_time_s is the batch's, shared by its seeds"},
             **provenance(dev),
         }

@@ -2,12 +2,16 @@
 
 On CPU the batched model runs per-seed kernels, and every comparison here is *exact*
 (``torch.equal``, ``==`` on accuracy matrices): a binarized net turns a last-bit difference into
-a flipped sign sooner or later, so "close" would hide a real divergence. The batched kernels
-(``per_seed=False``, the GPU path) sum in another order; they are tested with a stated tolerance.
+a flipped sign sooner or later, so "close" would hide a real divergence. Seeds side by side
+(threads) run on one intra-op thread each, so they are compared with runs made on one thread
+(BatchNorm's CPU kernel sums a batch in an order that depends on the thread count). The batched
+kernels (``per_seed=False``, the GPU path) sum in another order; they are tested with a stated
+tolerance.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 
@@ -115,14 +119,24 @@ def test_batched_kernels_match_within_float_tolerance():
         torch.testing.assert_close(outs[1][1][name], grad, rtol=1e-4, atol=1e-6)
 
 
-def _trainer(models, per_seed, exps, test, per_task_bn=True, epochs=2):
+def _trainer(models, per_seed, exps, test, per_task_bn=True, epochs=2, seed_threads=None):
     model = BatchedBinaryMLP.stack(models, per_seed=per_seed)
     return BatchedTrainer(
         model, test, generators=[torch.Generator().manual_seed(10 + k) for k in range(K)],
         meta=1.35, lr=0.005, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-7,
         reset_per_experience=True, epochs=epochs, batch_size=50, eval_batch_size=64,
-        per_task_bn=per_task_bn,
+        per_task_bn=per_task_bn, seed_threads=seed_threads,
     )
+
+
+@contextlib.contextmanager
+def _threads(n=1):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _synthetic_tasks():
@@ -150,6 +164,66 @@ def test_trainer_learns_and_keeps_per_task_batchnorm():
     for k in range(K):
         assert trainer.matrices[k][0][0] > 0.5, trainer.matrices[k]
     assert trainer.evaluate() == [m[-1] for m in trainer.matrices]
+
+
+@pytest.mark.parametrize("track", [False, True])
+def test_seeds_side_by_side_equal_the_stacked_path_bitwise(track):
+    """Three seeds in three threads (seed views, one optimizer each) against the stacked
+    per-seed path, both on one intra-op thread: the same weights, running statistics, per-task
+    BatchNorm states, curves and matrices, bit for bit; the thread count is restored."""
+    exps, test = _synthetic_tasks()
+    before = torch.get_num_threads()
+    trainers = []
+    for threads in (1, 3):
+        with _threads(1):
+            trainer = _trainer(_models(hidden=(64,), track=track), True, exps, test,
+                               seed_threads=threads)
+            for exp in exps:
+                trainer.train(exp)
+        trainers.append(trainer)
+    stacked, side = trainers
+    assert side.seed_threads == 3 and side._views and not stacked._views
+    assert torch.get_num_threads() == before
+    assert side.curves == stacked.curves and side.matrices == stacked.matrices
+    for a, b in zip(stacked.model.state_dict().items(), side.model.state_dict().items()):
+        assert a[0] == b[0] and torch.equal(a[1], b[1]), a[0]
+    for task, state in stacked.bn_states.items():
+        for key, value in state.items():
+            assert torch.equal(side.bn_states[task][key], value), key
+    if track:
+        assert int(side.model.norms[0].num_batches_tracked) == 2 * 2 * 8  # tasks*epochs*steps
+    assert max(r["accuracy"][0] for r in side.curves[0]) > 0.4  # it learns (chance: 0.2)
+
+
+def test_side_by_side_seeds_share_out_the_threads():
+    """Six torch threads, three seeds: each seed runs on two intra-op threads, bitwise like the
+    stacked path on two threads (and unlike it on one: BatchNorm's sums follow the count, so
+    the comparison does see the thread count)."""
+    exps, test = _synthetic_tasks()
+    runs = {}
+    for name, torch_threads, seed_threads in [("side", 6, 3), ("two", 2, 1), ("one", 1, 1)]:
+        with _threads(torch_threads):
+            trainer = _trainer(_models(hidden=(64,)), True, exps, test,
+                               seed_threads=seed_threads)
+            for exp in exps:
+                trainer.train(exp)
+        runs[name] = trainer
+    assert runs["side"].threads_per_seed == 2
+    weights = {name: t.model.layers[0].weight for name, t in runs.items()}
+    assert torch.equal(weights["side"], weights["two"])
+    assert not torch.equal(weights["two"], weights["one"])
+
+
+def test_a_seed_view_shares_memory_and_not_autograd_history():
+    batched = BatchedBinaryMLP.stack(_models())
+    views = [batched.seed_view(k) for k in range(K)]
+    x, y = _data()
+    loss = F.cross_entropy(views[1](x[1]), y[1])
+    with torch.no_grad():  # seed 0 steps in place while seed 1's graph is alive
+        views[0].layers[0].weight.add_(1.0)
+    loss.backward()  # would raise if the views shared a version counter
+    assert torch.equal(batched.layers[0].weight[0], views[0].layers[0].weight)
+    assert views[1].layers[0].weight.grad is not None and batched.layers[0].weight.grad is None
 
 
 def test_batched_kernels_train_like_per_seed_kernels():
@@ -184,16 +258,20 @@ def tiny(tmp_path_factory, data_root):
     )
 
 
-def _equal_separate_runs(config, seeds, data_root, tmp_path):
+def _equal_separate_runs(config, seeds, data_root, tmp_path, kernels="auto"):
     from metabnn.multiseed import run_seeds
     from metabnn.runner import run
 
     kw = dict(data_root=data_root, device="cpu", progress=False, log=lambda line: None)
     batched = run_seeds(config, seeds, batched=True, out_dir=tmp_path / "b",
-                        registry=tmp_path / "b.sqlite", **kw)
+                        registry=tmp_path / "b.sqlite", kernels=kernels, **kw)
+    # side by side, every seed runs on threads_per_seed intra-op threads: so must its reference
+    threads = json.loads((tmp_path / "b" / batched[0]["stamp"] / "results.json").read_text()
+                         )["batched"]["threads_per_seed"]
     for seed, got in zip(seeds, batched):
-        ref = run(dataclasses.replace(config, seed=seed), out_dir=tmp_path / "s", record=False,
-                  **kw)
+        with _threads(threads):
+            ref = run(dataclasses.replace(config, seed=seed), out_dir=tmp_path / "s",
+                      record=False, **kw)
         on_disk = json.loads((tmp_path / "b" / ref["stamp"] / "results.json").read_text())
         assert got["stamp"] == ref["stamp"] == on_disk["stamp"]
         for key in ("config", "seed", "scenario", "boundaries", "strategy", "curves",
@@ -208,10 +286,18 @@ def _equal_separate_runs(config, seeds, data_root, tmp_path):
     assert all(r.get("skipped") for r in again)
 
 
-def test_batched_seeds_equal_separate_runs(tiny, data_root, tmp_path):
+@pytest.mark.parametrize("kernels", ["auto", "per-seed"])
+def test_batched_seeds_equal_separate_runs(kernels, tiny, data_root, tmp_path):
     """Each seed's results.json from ``--batched-seeds`` equals its separate run's, exactly:
-    same stamp, config, strategy record, per-epoch curves, accuracy matrix and metrics."""
-    _equal_separate_runs(tiny, [0, 1], data_root, tmp_path)
+    same stamp, config, strategy record, per-epoch curves, accuracy matrix and metrics (auto on
+    CPU: seeds side by side, against one-thread runs; per-seed: on the same threads)."""
+    _equal_separate_runs(tiny, [0, 1], data_root, tmp_path, kernels)
+    record = json.loads(next((tmp_path / "b").glob("*/results.json")).read_text())["batched"]
+    assert record["kernels"] == ("per-seed" if kernels == "per-seed" else "threads")
+    threads = torch.get_num_threads()
+    side_by_side = 1 if kernels == "per-seed" else min(2, threads)
+    assert record["seed_threads"] == side_by_side
+    assert record["threads_per_seed"] == (threads if side_by_side == 1 else threads // 2)
 
 
 @pytest.mark.slow
@@ -229,6 +315,7 @@ def test_batched_seeds_equal_separate_runs_domain_three_seeds(tiny, data_root, t
     (["--model", "mlp"], "cannot run model.name='mlp'"),
     (["--scenario", "class", "--stream", "split-mnist"], "cannot run stream.scenario='class'"),
     (["--resume"], "--resume cannot continue --batched-seeds runs"),
+    (["--batched-kernels", "fast"], "kernels='fast' is invalid: auto, threads, per-seed, batched"),
 ])
 def test_cli_refuses_what_batched_seeds_cannot_run(args, message, capsys, tmp_path):
     from metabnn.cli import main
@@ -243,3 +330,6 @@ def test_cli_batched_seeds_needs_seeds(capsys, tmp_path):
 
     assert main(["run", "--batched-seeds", "--out", str(tmp_path)]) == 2
     assert "--batched-seeds needs --seeds" in capsys.readouterr().err
+    assert main(["run", "--seeds", "0", "1", "--batched-kernels", "threads",
+                 "--out", str(tmp_path)]) == 2
+    assert "--batched-kernels threads needs --batched-seeds" in capsys.readouterr().err

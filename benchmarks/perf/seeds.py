@@ -10,13 +10,16 @@ Every repeat trains, in alternation (so that load from other processes falls on 
   ``--n-test`` images (the per-epoch evaluation of a run), the loop of
   :class:`~metabnn.strategies.MetaplasticStrategy` without Avalanche's callbacks;
 * **batched**: the same K networks stacked in one :class:`~metabnn.batched.BatchedBinaryMLP`,
-  one epoch of :class:`~metabnn.batched_train.BatchedTrainer` with the same K orders.
+  one epoch of :class:`~metabnn.batched_train.BatchedTrainer` with the same K orders; on CPU by
+  default with the seeds side by side (``--kernels threads``: one seed per CPU thread, each on
+  one intra-op thread), ``per-seed`` one after another, ``batched`` one ``bmm`` for all.
 
 It prints the medians, the cost of K batched seeds in units of one seed (median seed epoch of
-*separate*), and checks the results: after the repeats both sides have seen the same minibatches,
-so every seed's weights must be equal (bitwise with per-seed kernels on CPU; the largest
-difference is printed with batched kernels). The images are random (speed does not depend on
-pixel values).
+*separate*, on all of torch's threads), and checks the results: after the repeats both sides
+have seen the same minibatches, so every seed's weights must be equal: bitwise with per-seed
+kernels; with threads, bitwise only against separate runs on one thread (``--threads 1``:
+BatchNorm's CPU sums follow the thread count), so the difference is printed; with batched
+kernels, the difference. The images are random (speed does not depend on pixel values).
 """
 
 from __future__ import annotations
@@ -64,13 +67,18 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: torch's default)")
-    parser.add_argument("--kernels", choices=["auto", "per-seed", "batched"], default="auto",
-                        help="batched model kernels; auto: per-seed on CPU, batched elsewhere")
+    parser.add_argument("--kernels", choices=["auto", "threads", "per-seed", "batched"],
+                        default="auto", help="how the batched seeds run; auto: threads on CPU, "
+                        "batched elsewhere")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     device, k = torch.device(args.device), args.k
-    per_seed = args.kernels == "per-seed" or (args.kernels == "auto" and device.type == "cpu")
+    kernels = args.kernels
+    if kernels == "auto":
+        kernels = "threads" if device.type == "cpu" else "batched"
+    per_seed = kernels != "batched"
+    seed_threads = min(k, torch.get_num_threads()) if kernels == "threads" else 1
 
     data = torch.Generator().manual_seed(0)
     x = torch.rand(k, args.n, 784, generator=data).to(device)  # (K, N, 784)
@@ -88,7 +96,7 @@ def main() -> None:
         generators=[generator(s, "order") for s in range(k)],
         meta=1.35, lr=0.005, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-7,
         reset_per_experience=False, epochs=1, batch_size=args.batch, eval_batch_size=1000,
-        per_task_bn=False,
+        per_task_bn=False, seed_threads=seed_threads,
     )
     train = BatchedExperience(x, y, 0)
 
@@ -123,13 +131,17 @@ def main() -> None:
     print(f"versions: python {platform.python_version()}, torch {torch.__version__}")
     print(f"model 784-{'-'.join(map(str, args.hidden))}-10, m = 1.35, batch {args.batch}, "
           f"{args.n} images + {args.n_test} test images per epoch, K = {k}, "
-          f"{'per-seed' if per_seed else 'batched'} kernels, median of {args.repeats}")
+          f"{kernels} kernels"
+          + (f" ({seed_threads} seeds side by side)" if seed_threads > 1 else "")
+          + f", median of {args.repeats}")
     print(f"one seed   : {one:8.3f} s/epoch")
     print(f"separate   : {med['separate']:8.3f} s/epoch   = {med['separate'] / one:.2f} x one seed")
     print(f"batched    : {med['batched']:8.3f} s/epoch   = {med['batched'] / one:.2f} x one seed"
           f"   ({med['separate'] / med['batched']:.2f}x faster than separate)")
     print(f"results: max |W_batched - W_separate| over {k} seeds after {args.repeats + 1} "
-          f"epochs = {diff:.3g}" + ("  (bitwise equal)" if diff == 0 else ""))
+          f"epochs = {diff:.3g}" + ("  (bitwise equal)" if diff == 0 else (
+              f"  (seeds on 1 thread each, separate runs on {torch.get_num_threads()}: "
+              "bitwise equal only at --threads 1)" if seed_threads > 1 else "")))
 
 
 if __name__ == "__main__":
