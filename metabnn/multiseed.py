@@ -12,9 +12,9 @@ bitwise where both run the same kernels on the same number of CPU threads:
 * ``kernels="threads"`` (the default on CPU): the seeds train side by side, one per CPU thread,
   each on ``threads_per_seed`` intra-op threads (1 unless there are more threads than seeds);
   bitwise equal to separate runs made on that many threads (``OMP_NUM_THREADS=1``). On other
-  thread counts a separate run's BatchNorm sums its batch in another order, and the last-bit
-  differences flip a few binary weights: a couple of test images per epoch move, as between any
-  two thread counts;
+  thread counts a separate run's BatchNorm sums its batch in another order, and a binary net
+  amplifies the last-bit differences into another trajectory of the same statistics, as between
+  any two thread counts (a couple of accuracy points on one seed, the seed-to-seed spread);
 * ``kernels="per-seed"``: the seeds one after the other with their separate runs' kernels on
   the same threads: bitwise equal to separate runs on the same machine, and the slowest;
 * ``kernels="batched"`` (the default on an accelerator): one ``bmm`` per layer for all seeds.
