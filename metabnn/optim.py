@@ -54,7 +54,9 @@ class MetaplasticAdam(torch.optim.Optimizer):
 
     Defaults are the paper's protocol (Laborieux et al. 2021, Methods; reference code
     ``main.py``): ``lr = 0.005``, ``betas = (0.9, 0.999)``, ``eps = 1e-8``,
-    ``weight_decay = 1e-7``; ``meta = 0`` unless a param group sets it.
+    ``weight_decay = 1e-7``; ``meta = 0`` unless a param group sets it. ``foreach``: the
+    multi-tensor step (``None``: when every parameter is on CUDA); ``fused``: the compiled one
+    (module docstring). All three take the same arithmetic steps.
     """
 
     def __init__(
