@@ -56,7 +56,8 @@ class MetaplasticAdam(torch.optim.Optimizer):
     ``main.py``): ``lr = 0.005``, ``betas = (0.9, 0.999)``, ``eps = 1e-8``,
     ``weight_decay = 1e-7``; ``meta = 0`` unless a param group sets it. ``foreach``: the
     multi-tensor step (``None``: when every parameter is on CUDA); ``fused``: the compiled one
-    (module docstring). All three take the same arithmetic steps.
+    (module docstring). The multi-tensor step is bitwise the per-parameter one; the compiled
+    one equals them up to float rounding (it fuses the arithmetic).
     """
 
     def __init__(
