@@ -41,7 +41,7 @@ import torch.nn.functional as F
 from metabnn.batched import BatchedBatchNorm1d, BatchedBinaryMLP
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 
-__all__ = ["BatchedExperience", "BatchedTrainer"]
+__all__ = ["BatchedExperience", "BatchedTrainer", "intra_op_threads"]
 
 
 @dataclass
@@ -167,7 +167,7 @@ class BatchedTrainer:
     def _side_by_side(self, work: Callable[[int], Any]) -> list[Any]:
         """``work(k)`` for every seed, ``seed_threads`` at a time, ``threads_per_seed`` each
         (threads started inside the block take the intra-op count it sets)."""
-        with (_intra_op_threads(self.threads_per_seed),
+        with (intra_op_threads(self.threads_per_seed),
               ThreadPoolExecutor(self.seed_threads) as pool):
             return list(pool.map(work, range(self.model.k)))
 
@@ -222,7 +222,7 @@ class BatchedTrainer:
 
 
 @contextmanager
-def _intra_op_threads(n: int) -> Iterator[None]:
+def intra_op_threads(n: int) -> Iterator[None]:
     """torch's intra-op thread count set to ``n`` inside the block (it is process-wide)."""
     before = torch.get_num_threads()
     torch.set_num_threads(n)

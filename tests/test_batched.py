@@ -11,7 +11,6 @@ tolerance.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 
@@ -20,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from metabnn.batched import BatchedBinaryLinear, BatchedBinaryMLP
-from metabnn.batched_train import BatchedExperience, BatchedTrainer
+from metabnn.batched_train import BatchedExperience, BatchedTrainer, intra_op_threads
 from metabnn.config import RunConfig, StreamConfig, TrainConfig
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
@@ -129,16 +128,6 @@ def _trainer(models, per_seed, exps, test, per_task_bn=True, epochs=2, seed_thre
     )
 
 
-@contextlib.contextmanager
-def _threads(n=1):
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
-
-
 def _synthetic_tasks():
     """Two tasks of 500 images x 20 features, labels from two random linear maps; 100 test."""
     g = torch.Generator().manual_seed(0)
@@ -175,7 +164,7 @@ def test_seeds_side_by_side_equal_the_stacked_path_bitwise(track):
     before = torch.get_num_threads()
     trainers = []
     for threads in (1, 3):
-        with _threads(1):
+        with intra_op_threads(1):
             trainer = _trainer(_models(hidden=(64,), track=track), True, exps, test,
                                seed_threads=threads)
             for exp in exps:
@@ -202,7 +191,7 @@ def test_side_by_side_seeds_share_out_the_threads():
     exps, test = _synthetic_tasks()
     runs = {}
     for name, torch_threads, seed_threads in [("side", 6, 3), ("two", 2, 1), ("one", 1, 1)]:
-        with _threads(torch_threads):
+        with intra_op_threads(torch_threads):
             trainer = _trainer(_models(hidden=(64,)), True, exps, test,
                                seed_threads=seed_threads)
             for exp in exps:
@@ -269,7 +258,7 @@ def _equal_separate_runs(config, seeds, data_root, tmp_path, kernels="auto"):
     threads = json.loads((tmp_path / "b" / batched[0]["stamp"] / "results.json").read_text()
                          )["batched"]["threads_per_seed"]
     for seed, got in zip(seeds, batched):
-        with _threads(threads):
+        with intra_op_threads(threads):
             ref = run(dataclasses.replace(config, seed=seed), out_dir=tmp_path / "s",
                       record=False, **kw)
         on_disk = json.loads((tmp_path / "b" / ref["stamp"] / "results.json").read_text())

@@ -27,17 +27,15 @@ does not depend on pixel values).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import platform
 import statistics
 import time
-from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 
 from metabnn.batched import BatchedBinaryMLP
-from metabnn.batched_train import BatchedExperience, BatchedTrainer
+from metabnn.batched_train import BatchedExperience, BatchedTrainer, intra_op_threads
 from metabnn.evaluation import accuracy
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
@@ -144,7 +142,7 @@ def main() -> None:
         epochs, ref_threads = 1, trainer.threads_per_seed
         models, opts, gens, trainer = setup()
         trainer.train(train)
-        with _threads(ref_threads):
+        with intra_op_threads(ref_threads):
             for s in range(k):
                 separate_epoch(models, opts, gens, s)
     diff = max_diff(models, trainer)
@@ -165,16 +163,6 @@ def main() -> None:
     print(f"results: max |W_batched - W_separate| over {k} seeds after {epochs} epoch(s), "
           f"separate runs on {ref_threads} thread(s) = {diff:.3g}"
           + ("  (bitwise equal)" if diff == 0 else ""))
-
-
-@contextlib.contextmanager
-def _threads(n: int) -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 if __name__ == "__main__":
