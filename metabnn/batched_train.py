@@ -72,7 +72,7 @@ class BatchedTrainer:
     per CPU thread torch uses (at most K) for a CPU model with per-seed kernels, else 1.
     """
 
-    #: Intra-op threads of each seed when they run side by side (set in ``__init__``).
+    #: Intra-op threads of each seed (all of torch's when they do not run side by side).
     threads_per_seed: int
 
     def __init__(

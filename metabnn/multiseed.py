@@ -192,7 +192,6 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
     if kernels == "auto":
         kernels = "threads" if dev.type == "cpu" else "batched"
     per_seed = kernels != "batched"
-    seed_threads = min(len(configs), torch.get_num_threads()) if kernels == "threads" else 1
     model = BatchedBinaryMLP.stack([m.to(dev) for m in models], per_seed=per_seed)
 
     train_stream = _stacked([s.train_stream for s in streams], dev, task_label_of)
@@ -205,8 +204,9 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
         betas=kw["betas"], eps=kw["eps"], weight_decay=kw["weight_decay"],
         reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
         batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
-        per_task_bn=scenario == "task", seed_threads=seed_threads,
+        per_task_bn=scenario == "task", seed_threads=None if kernels == "threads" else 1,
     )
+    seed_threads = trainer.seed_threads
     c0 = configs[0]
     log(f"runs {' '.join(stamps)}: {c0.strategy} on {c0.stream.name} "
         f"({c0.stream.scenario}-incremental), {c0.model.name} {list(c0.model.hidden)}, "
@@ -236,8 +236,7 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
             "wall_time_s": wall,
             "batched": {"seeds": [x.seed for x in configs], "stamps": stamps,
                         "kernels": kernels, "seed_threads": seed_threads,
-                        "threads_per_seed": trainer.threads_per_seed if seed_threads > 1
-                        else torch.get_num_threads(),
+                        "threads_per_seed": trainer.threads_per_seed,
                         "note": "wall_time_s is the batch's, shared by its seeds"},
             **provenance(dev),
         }

@@ -80,7 +80,6 @@ def main() -> None:
     if kernels == "auto":
         kernels = "threads" if device.type == "cpu" else "batched"
     per_seed = kernels != "batched"
-    seed_threads = min(k, torch.get_num_threads()) if kernels == "threads" else 1
 
     data = torch.Generator().manual_seed(0)
     x = torch.rand(k, args.n, 784, generator=data).to(device)  # (K, N, 784)
@@ -98,7 +97,7 @@ def main() -> None:
             generators=[generator(s, "order") for s in range(k)],
             meta=1.35, lr=0.005, betas=(0.9, 0.999), eps=1e-8, weight_decay=1e-7,
             reset_per_experience=False, epochs=1, batch_size=args.batch, eval_batch_size=1000,
-            per_task_bn=False, seed_threads=seed_threads,
+            per_task_bn=False, seed_threads=None if kernels == "threads" else 1,
         )
         opts = [MetaplasticAdam(metaplastic_param_groups(m, 1.35)) for m in models]
         return models, opts, [generator(s, "order") for s in range(k)], trainer
@@ -112,6 +111,7 @@ def main() -> None:
                    for s, m in enumerate(models) for n, p in m.named_parameters())
 
     models, opts, gens, trainer = setup()
+    seed_threads = trainer.seed_threads
     train = BatchedExperience(x, y, 0)
 
     seed_times: list[float] = []
