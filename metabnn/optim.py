@@ -149,13 +149,15 @@ class MetaplasticAdam(torch.optim.Optimizer):
             torch._foreach_lerp_(exp_avgs, grads, 1 - beta1)
             torch._foreach_mul_(exp_avg_sqs, beta2)
             torch._foreach_addcmul_(exp_avg_sqs, grads, grads, value=1 - beta2)
-            # num = m - t * max(t m, 0), t = tanh(|meta| W); m = 0 gives t = 0 and num = m.
-            tanh = torch._foreach_mul(params, [abs(g["meta"]) for _, _, g in items])
-            torch._foreach_tanh_(tanh)
-            shrink = torch._foreach_mul(tanh, exp_avgs)
-            torch._foreach_clamp_min_(shrink, 0.0)
-            torch._foreach_mul_(shrink, tanh)
-            num = torch._foreach_sub(exp_avgs, shrink)
+            num = exp_avgs
+            if any(g["meta"] for _, _, g in items):
+                # num = m - t * max(t m, 0), t = tanh(|meta| W); meta = 0 gives t = 0, num = m
+                tanh = torch._foreach_mul(params, [abs(g["meta"]) for _, _, g in items])
+                torch._foreach_tanh_(tanh)
+                shrink = torch._foreach_mul(tanh, exp_avgs)
+                torch._foreach_clamp_min_(shrink, 0.0)
+                torch._foreach_mul_(shrink, tanh)
+                num = torch._foreach_sub(exp_avgs, shrink)
             denom = torch._foreach_sqrt(exp_avg_sqs)
             torch._foreach_div_(denom, [math.sqrt(1 - beta2**t) for t in steps])
             torch._foreach_add_(denom, eps)
