@@ -28,18 +28,21 @@ from baselines.common import OPTIMIZER_RESET
 from baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 from metabnn.layers import BinaryLayer
-from metabnn.optim import metaplastic_param_groups
+from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 from metabnn.quantizers import binarize
 
 __all__ = ["Bop", "bop_param_groups", "binarize_weights_"]
 
 
 class Bop(torch.optim.Optimizer):
-    """Bop on param groups with ``"bop": True`` (the default); ``torch.optim.Adam`` on the others.
+    """Bop on param groups with ``"bop": True`` (the default); Adam on the others
+    (:class:`~metabnn.optim.MetaplasticAdam` with m = 0, in the run's epsilon form, so the
+    BatchNorm parameters train as under every other strategy).
 
     :param gamma: adaptivity rate of the gradient average :math:`\\gamma`.
     :param threshold: flip threshold :math:`\\tau`.
-    :param lr, betas, eps, weight_decay: Adam's, for the groups with ``"bop": False``.
+    :param lr, betas, eps, weight_decay, eps_placement: Adam's, for the groups with
+        ``"bop": False``.
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class Bop(torch.optim.Optimizer):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-7,
+        eps_placement: str = "before-bias-correction",
     ) -> None:
         if not 0 < gamma <= 1:
             raise ValueError(f"gamma must lie in (0, 1], got {gamma}")
@@ -59,9 +63,9 @@ class Bop(torch.optim.Optimizer):
         defaults = dict(gamma=gamma, threshold=threshold, bop=True)
         super().__init__(params, defaults)
         latent = [g for g in self.param_groups if not g["bop"]]
-        self.adam = torch.optim.Adam(
+        self.adam = MetaplasticAdam(
             [{"params": g["params"]} for g in latent], lr=lr, betas=betas, eps=eps,
-            weight_decay=weight_decay,
+            weight_decay=weight_decay, eps_placement=eps_placement,
         ) if latent else None
 
     @torch.no_grad()

@@ -74,6 +74,7 @@ def strategy_kwargs(
         lr=o.lr,
         betas=o.betas,
         eps=o.eps,
+        eps_placement=o.eps_placement,
         weight_decay=o.weight_decay,
         reset_optimizer=o.reset_per_experience,
         consolidate=hidden_layer_predicate(model),

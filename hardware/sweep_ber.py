@@ -9,7 +9,8 @@ standard training loses little up to :math:`p = 10^{-4}`; error-aware training e
 tolerance to :math:`4\\times10^{-2}`.
 
 Writes ``<out>/sweep_ber.csv`` (one row per training, BER and repeat), ``<out>/sweep_ber.json``
-(means, losses against p = 0, the two checks) and ``<out>/sweep_ber.png`` (seaborn).
+(the config, those rows, means, losses against p = 0, the two checks, the wall time and the
+provenance with the code fingerprint) and ``<out>/sweep_ber.png`` (seaborn).
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from __future__ import annotations
 import argparse
 import csv
 import dataclasses
-import json
 import statistics
 import time
 from dataclasses import dataclass, field
@@ -36,6 +36,7 @@ from metabnn.evaluation import accuracy
 from metabnn.layers import binary_layers
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
+from metabnn.results import provenance, write_json_atomic
 from metabnn.seeding import generator
 
 __all__ = ["SweepBERConfig", "sweep_ber", "add_arguments", "main"]
@@ -101,6 +102,7 @@ def sweep_ber(
     root = resolve_data_root(data_root)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    began = time.perf_counter()
     data_gen = generator(cfg.seed, "sweep-data")
     x_tr, y_tr = _mnist(root, True, cfg.train_images, data_gen)
     x_te, y_te = _mnist(root, False, None, data_gen)
@@ -116,12 +118,14 @@ def sweep_ber(
                 acc = accuracy(model, x_te, y_te, 1000)
                 rows.append({"training": training, "train_flip_rate": rate, "ber": ber,
                              "repeat": r, "accuracy": acc})
-    summary = _summarize(cfg, rows)
+    # the rows, the wall time and the code fingerprint: a reproduction is rebuilt from this file
+    summary = {**_summarize(cfg, rows), "rows": rows,
+               "wall_time_s": time.perf_counter() - began, **provenance("cpu")}
     with open(out / "sweep_ber.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
-    (out / "sweep_ber.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_json_atomic(out / "sweep_ber.json", summary)
     _plot(rows, out / "sweep_ber.png")
     for line in _format(summary):
         log(line)

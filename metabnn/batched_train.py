@@ -81,14 +81,15 @@ class BatchedTrainer:
         betas: tuple[float, float], eps: float, weight_decay: float,
         reset_per_experience: bool, epochs: int, batch_size: int, eval_batch_size: int,
         per_task_bn: bool, on_epoch: Callable[[int, int, list[list[float]]], Any] | None = None,
-        seed_threads: int | None = None,
+        seed_threads: int | None = None, eps_placement: str = "before-bias-correction",
     ) -> None:
         if len(generators) != model.k:
             raise ValueError(f"{len(generators)} generators for {model.k} seeds")
         if seed_threads is not None and seed_threads < 1:
             raise ValueError(f"seed_threads must be >= 1, got {seed_threads}")
         self.model, self.test_stream, self.generators = model, list(test_stream), generators
-        self.optim_args = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        self.optim_args = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                               eps_placement=eps_placement)
         self.meta, self.reset = meta, reset_per_experience
         self.epochs, self.batch_size, self.eval_batch_size = epochs, batch_size, eval_batch_size
         self.per_task_bn, self.on_epoch = per_task_bn, on_epoch

@@ -47,6 +47,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--meta", "optim.meta", OptimConfig, "meta", {"type": float}),
     ("--lr", "optim.lr", OptimConfig, "lr", {"type": float}),
     ("--weight-decay", "optim.weight_decay", OptimConfig, "weight_decay", {"type": float}),
+    ("--eps-placement", "optim.eps_placement", OptimConfig, "eps_placement", {}),
     ("--epochs", "train.epochs", TrainConfig, "epochs", {"type": int}),
     ("--batch-size", "train.batch_size", TrainConfig, "batch_size", {"type": int}),
     ("--eval-batch-size", "train.eval_batch_size", TrainConfig, "eval_batch_size",
@@ -202,6 +203,10 @@ def _add_tracking_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--registry", type=Path, default=None, help=_REGISTRY_HELP)
     parser.add_argument("--force", action="store_true",
                         help="rerun stamps the registry already has as done")
+    parser.add_argument("--allow-stale", action="store_true",
+                        help="reuse a run done by other code (another code fingerprint: "
+                        "sources, library versions or thread count) instead of rerunning it; "
+                        "it is marked STALE wherever it is shown (default: rerun it)")
 
 
 def _set_path(data: dict[str, Any], path: str, value: Any) -> None:
@@ -288,7 +293,8 @@ def _list(kind: str) -> None:
 
 
 def _run(args: argparse.Namespace) -> None:
-    from metabnn.runner import check_data_root, format_matrix, resolve_device, run, validate
+    from metabnn.console import outcome_text
+    from metabnn.runner import check_data_root, resolve_device, run, validate
 
     config = validate(config_from_args(args))
     if args.checkpoint_every < 0:
@@ -309,29 +315,16 @@ def _run(args: argparse.Namespace) -> None:
             config, args.seeds, batched=args.batched_seeds, data_root=args.data_root,
             device=args.device, out_dir=args.out, progress=not args.no_progress,
             registry=args.registry, force=args.force, wandb=mode, wandb_reason=reason,
-            resume=args.resume, checkpoint_every=args.checkpoint_every, **kernels)))
+            resume=args.resume, checkpoint_every=args.checkpoint_every,
+            allow_stale=args.allow_stale, **kernels)))
         return
     results = run(
         config, data_root=args.data_root, device=args.device, out_dir=args.out,
         progress=not args.no_progress, registry=args.registry, force=args.force, wandb=mode,
         wandb_reason=reason, resume=args.resume, checkpoint_every=args.checkpoint_every,
+        allow_stale=args.allow_stale,
     )
-    metrics = results["metrics"]
-    print("\naccuracy matrix R[i, j] (test accuracy on task j after experience i):")
-    print(format_matrix(results["accuracy_matrix"]))
-    if "final_accuracy" in metrics:  # stream learning: one test set after every chunk
-        print(f"\nfinal test accuracy {100 * metrics['final_accuracy']:.2f}%  "
-              f"best {100 * metrics['best_accuracy']:.2f}% (after chunk "
-              f"{metrics['best_chunk']})  wall {results['wall_time_s']:.0f}s")
-    elif metrics["backward_transfer"] is None:  # joint training: one training phase
-        print(f"\naverage accuracy {100 * metrics['average_accuracy']:.2f}% (joint: one "
-              f"training phase)  wall {results['wall_time_s']:.0f}s")
-    else:
-        print(f"\naverage accuracy {100 * metrics['average_accuracy']:.2f}%  "
-              f"BWT {100 * metrics['backward_transfer']:+.2f}  "
-              f"forgetting {100 * metrics['forgetting']:.2f} (Chaudhry et al. 2018)  "
-              f"wall {results['wall_time_s']:.0f}s")
-    print(f"results: {results['path']}")
+    print(outcome_text(results, results["path"]))
 
 
 def _wandb_mode(requested: str | None) -> tuple[str, str]:
@@ -368,21 +361,27 @@ def _sweep(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.file)
     if args.dry_run:
+        from metabnn.sweep import _threads, classify
+
         runs = expand(spec, validate)
         path = args.registry or default_registry_path(args.out)
         db = RunRegistry(path) if Path(path).exists() else None
+        state = classify(runs, db, args.device, threads=1 if args.backend == "ray" else _threads(
+            args.workers), force=args.force, allow_stale=args.allow_stale) if db else {}
         for i, r in enumerate(runs):
             status = (db.status(r.stamp) if db else None) or "new"
+            if state.get(r.stamp, "").startswith("stale"):
+                status = "stale"  # done by other code
             label = " ".join(f"{k}={v}" for k, v in r.point.items())
             print(f"{i:>4}  {r.stamp}  {status:<7}  {label}")
-        todo = sum(args.force or (db.status(r.stamp) if db else None) != "done" for r in runs)
+        todo = sum(state.get(r.stamp, "new") in ("new", "stale") for r in runs)
         print(f"sweep {spec.name}: {len(runs)} runs, {todo} to run")
         return 0
     mode, reason = _wandb_mode(args.wandb)
     summary = run_sweep(
         spec, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
         out_dir=args.out, registry=args.registry, data_root=args.data_root, device=args.device,
-        force=args.force, wandb=mode, wandb_reason=reason,
+        force=args.force, wandb=mode, wandb_reason=reason, allow_stale=args.allow_stale,
         log=lambda line: print(line, flush=True),  # live progress, also into a log file
     )
     reg = summary["registry"]

@@ -97,8 +97,8 @@ class ModelConfig:
     )
     bn_weight_init: str = _f(
         "uniform", "BatchNorm weights (gamma) at init: uniform = U(0, 1), the default of "
-        "PyTorch 1.1.0 with which the paper's results were made (the reference code restores "
-        "it); ones = PyTorch >= 1.2"
+        "PyTorch 1.1.0, with which the paper's results were made; ones = the default of "
+        "PyTorch >= 1.2, which the authors' code gets on a current PyTorch"
     )
     channels: tuple[int, ...] = _f(
         (128, 128, 256, 256, 512, 512),
@@ -124,6 +124,12 @@ class OptimConfig:
     weight_decay: float = _f(1e-7, "weight decay added to the gradient (paper: 1e-7)")
     betas: tuple[float, float] = _f((0.9, 0.999), "Adam betas (torch defaults, as the paper)")
     eps: float = _f(1e-8, "Adam epsilon (torch default)")
+    eps_placement: str = _f(
+        "before-bias-correction",
+        "where Adam's epsilon enters: before-bias-correction adds it to sqrt(v) and folds the "
+        "bias correction into the step size (Adam of PyTorch 1.1.0, which the authors' Adam_meta "
+        "copies; the paper's runs); after-bias-correction adds it to the bias-corrected sqrt(v) "
+        "(today's torch.optim.Adam, bit for bit at m = 0)")
     reset_per_experience: bool = _f(
         True, "fresh optimizer state at every experience (paper's reference code: yes)"
     )
@@ -135,6 +141,9 @@ class OptimConfig:
         _check(len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas), "optim.betas",
                list(self.betas), "needs two values in [0, 1)")
         _check(self.eps > 0, "optim.eps", self.eps, "must be > 0")
+        _check(self.eps_placement in ("before-bias-correction", "after-bias-correction"),
+               "optim.eps_placement", self.eps_placement,
+               "must be one of before-bias-correction, after-bias-correction")
 
 
 @dataclass(frozen=True)

@@ -120,7 +120,8 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
                   bn_weight: str = "uniform") -> nn.Module:
     """Weights of every Linear/Conv layer ~ U[-width, width], biases 0; BatchNorm weights
     ~ U(0, 1) (``bn_weight="uniform"``: PyTorch 1.1.0's init, which the paper's results were
-    made with; its reference code restores it) or 1 (``"ones"``), BatchNorm biases 0.
+    made with) or 1 (``"ones"``: PyTorch >= 1.2's, which the authors' code gets on a current
+    PyTorch), BatchNorm biases 0.
 
     Draws from ``generator`` in module order, so the same seed gives the same network for the
     binary model and every strategy that uses it.

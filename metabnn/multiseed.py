@@ -26,7 +26,6 @@ scenario, streams with boundaries, no hardware backend; anything else is refused
 from __future__ import annotations
 
 import dataclasses
-import json
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -43,13 +42,15 @@ from metabnn.batched import BatchedBinaryMLP
 from metabnn.batched_train import BatchedExperience, BatchedTrainer
 from metabnn.config import ConfigError, RunConfig, stamp, to_dict
 from metabnn.data import dataset_tensors, resolve_data_root
+from metabnn.fingerprint import code_fingerprint
 from metabnn.metrics import summarize
 from metabnn.results import provenance, write_json_atomic
+from metabnn.reuse import done_results, reuse, supersede
 from metabnn.runner import build_model, resolve_device, run, validate
 from metabnn.runs import RunRegistry, default_registry_path
 
 __all__ = ["BATCHED_STRATEGIES", "KERNELS", "check_batched", "run_seeds", "run_batched",
-           "format_seeds"]
+           "format_seeds", "batched_fingerprint"]
 
 #: Strategies ``--batched-seeds`` can train (MetaplasticStrategy semantics, no plugins).
 BATCHED_STRATEGIES = ("meta",)
@@ -91,12 +92,13 @@ def run_batched(
     log: Callable[[str], Any] = print, registry: RunRegistry | str | Path | None = None,
     record: bool = True, force: bool = False, wandb: str = "disabled", wandb_reason: str = "",
     sweep: str | None = None, kernels: str = "auto", resume: bool = False,
-    checkpoint_every: int = 1,
+    checkpoint_every: int = 1, allow_stale: bool = False,
 ) -> list[dict[str, Any]]:
     """The seeds of ``config`` as one batched model; one results dict per seed, in order.
 
     Registry, skipping and W&B as :func:`metabnn.runner.run` (stamps already done are skipped;
-    W&B gets each seed's end-of-run tables). ``progress`` is accepted for symmetry and unused.
+    W&B gets each seed's end-of-run tables; a stamp done by other code reruns, or with
+    ``allow_stale`` is reused and marked stale). ``progress`` is accepted for symmetry and unused.
     ``kernels``: ``threads``, ``per-seed`` or ``batched`` (see the module docstring), or
     ``auto`` (threads on CPU, batched on an accelerator). Batched runs write no checkpoints
     (``checkpoint_every`` is ignored) and cannot ``resume``.
@@ -110,17 +112,23 @@ def run_batched(
         raise ConfigError(f"kernels='threads' runs on CPU only, not on {device}")
     configs = [validate(dataclasses.replace(config, seed=s)) for s in seeds]
     check_batched(configs[0])
+    dev = resolve_device(device)
+    if kernels == "auto":
+        kernels = "threads" if dev.type == "cpu" else "batched"
     db = None
     if record:
         db = registry if isinstance(registry, RunRegistry) else RunRegistry(
             registry if registry is not None else default_registry_path(out_dir))
     done: dict[int, dict[str, Any]] = {}
+    current = batched_fingerprint(dev, kernels, len(configs))
     for i, c in enumerate(configs):
-        row = db.get(stamp(c)) if db is not None and db.is_done(stamp(c)) else None
-        if row is not None and not force and Path(row["results_path"] or "").exists():
-            log(f"run {stamp(c)} (seed {c.seed}): already done, skipped (--force reruns it)")
-            with open(row["results_path"]) as fh:
-                done[i] = {**json.load(fh), "path": row["results_path"], "skipped": True}
+        previous = None if db is None or force else done_results(db, stamp(c))
+        if previous is not None:
+            reused = reuse(previous, current, stamp(c), allow_stale=allow_stale, log=log)
+            if reused is not None:
+                done[i] = reused
+            else:
+                supersede(Path(previous["path"]), previous)
     todo = [c for i, c in enumerate(configs) if i not in done]
     if todo:
         for c in todo if db is not None else ():
@@ -140,6 +148,21 @@ def run_batched(
                 if db is not None:
                     db.finish(done[i]["stamp"], done[i])
     return [done[i] for i in range(len(configs))]
+
+
+def batched_fingerprint(device: torch.device, kernels: str, k: int,
+                        threads: int | None = None) -> dict[str, Any]:
+    """The code fingerprint of ``k`` seeds batched with ``kernels`` on ``device`` by a process
+    with ``threads`` torch threads (default: this one's): side-by-side and per-seed kernels
+    compute as separate runs on their threads (:class:`~metabnn.batched_train.BatchedTrainer`'s
+    split), one bmm for all seeds does not."""
+    if kernels == "auto":
+        kernels = "threads" if device.type == "cpu" else "batched"
+    threads = threads or torch.get_num_threads()
+    if kernels == "threads" and device.type == "cpu":
+        threads = max(1, threads // min(k, threads))
+    return code_fingerprint(device, threads=threads,
+                            kernels="batched" if kernels == "batched" else "separate")
 
 
 def _finish(results: dict[str, Any], folder: Path, log: Callable[[str], Any], wandb: str,
@@ -202,6 +225,7 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
     trainer = BatchedTrainer(
         model, test_stream, generators=generators, meta=kw["meta"], lr=kw["lr"],
         betas=kw["betas"], eps=kw["eps"], weight_decay=kw["weight_decay"],
+        eps_placement=kw["eps_placement"],
         reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
         batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
         per_task_bn=scenario == "task", seed_threads=None if kernels == "threads" else 1,
@@ -238,7 +262,8 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
                         "kernels": kernels, "seed_threads": seed_threads,
                         "threads_per_seed": trainer.threads_per_seed,
                         "note": "wall_time_s is the batch's, shared by its seeds"},
-            **provenance(dev),
+            **provenance(dev, threads=trainer.threads_per_seed,
+                         kernels="batched" if kernels == "batched" else "separate"),
         }
         path = write_json_atomic(Path(out_dir) / s / "results.json", results)
         results["path"] = str(path)

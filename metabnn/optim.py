@@ -7,13 +7,28 @@ gradient, as in the reference code and ``torch.optim.Adam``):
     m_t = \\beta_1 m_{t-1} + (1-\\beta_1) g, \\qquad v_t = \\beta_2 v_{t-1} + (1-\\beta_2) g^2,
 
     W \\leftarrow W - \\frac{\\eta}{1-\\beta_1^t}\\,
-        \\frac{\\phi(W, m_t)}{\\sqrt{v_t}/\\sqrt{1-\\beta_2^t} + \\epsilon},
+        \\frac{\\phi(W, m_t)}{\\sqrt{v_t}/\\sqrt{1-\\beta_2^t} + \\epsilon}
+    \\quad\\text{(after-bias-correction)},
+
+    W \\leftarrow W - \\frac{\\eta\\sqrt{1-\\beta_2^t}}{1-\\beta_1^t}\\,
+        \\frac{\\phi(W, m_t)}{\\sqrt{v_t} + \\epsilon}
+    \\quad\\text{(before-bias-correction)},
 
 with :math:`\\phi = m_t` for groups whose ``meta`` is 0 and
 :math:`\\phi = m_t \\cdot f_{meta}(W; m)` where :math:`\\operatorname{sign}(W) m_t > 0` (the step
 shrinks :math:`|W|`), :math:`\\phi = m_t` elsewhere (see :mod:`metabnn.metaplasticity`; the
 in-place and fused forms here compute its ``scale_toward_zero_``, and the tests hold them to it).
-Moments and bias correction are exactly ``torch.optim.Adam``'s, so ``meta = 0`` *is* Adam.
+
+Where :math:`\\epsilon` enters is ``eps_placement`` (a param-group key). The two forms differ
+only in :math:`\\epsilon`: *before-bias-correction* adds it to :math:`\\sqrt{v_t}` and folds
+the bias correction into the step size, the efficient form of Kingma & Ba (2015, Sec. 2) and the
+form of ``torch.optim.Adam`` in PyTorch 1.1.0, which the authors' ``Adam_meta`` copies (their
+code, ``models_utils.py``); *after-bias-correction* adds it to :math:`\\sqrt{\\hat v_t}`,
+Kingma & Ba's Algorithm 1 and the current ``torch.optim.Adam``. Early in a task (the state is
+reset at every task) and for rarely active inputs, :math:`\\sqrt{v_t}` is small and the two
+differ. The default is the authors' form, so that the paper's protocol runs from defaults; with
+``meta = 0`` each *is* a named Adam: PyTorch 1.1.0's, or today's ``torch.optim.Adam`` bit for
+bit (tested).
 
 The per-layer :math:`m` is the param-group key ``"meta"``. Which parameters are hidden weights
 is declared by their layer: :func:`metaplastic_param_groups` puts the weights of binary layers
@@ -46,7 +61,21 @@ from torch import nn
 
 from metabnn.layers import BinaryLayer
 
-__all__ = ["MetaplasticAdam", "metaplastic_param_groups"]
+__all__ = ["MetaplasticAdam", "metaplastic_param_groups", "EPS_PLACEMENTS"]
+
+EPS_PLACEMENTS = ("before-bias-correction", "after-bias-correction")
+"""Where Adam's epsilon enters (module docstring): the authors' form first, the default."""
+
+
+def _step_scalars(group: Mapping[str, Any], t: int) -> tuple[float, float]:
+    """``(step size, divisor of sqrt(v))`` of step ``t``: the update is
+    ``-step_size * phi / (sqrt(v) / divisor + eps)``. Before the bias correction, the divisor
+    is 1 (division by 1.0 is exact) and ``sqrt(1 - beta2^t)`` moves into the step size."""
+    beta1, beta2 = group["betas"]
+    bc2_sqrt = math.sqrt(1 - beta2**t)
+    if group["eps_placement"] == "before-bias-correction":
+        return group["lr"] * bc2_sqrt / (1 - beta1**t), 1.0
+    return group["lr"] / (1 - beta1**t), bc2_sqrt
 
 
 class MetaplasticAdam(torch.optim.Optimizer):
@@ -54,7 +83,9 @@ class MetaplasticAdam(torch.optim.Optimizer):
 
     Defaults are the paper's protocol (Laborieux et al. 2021, Methods; reference code
     ``main.py``): ``lr = 0.005``, ``betas = (0.9, 0.999)``, ``eps = 1e-8``,
-    ``weight_decay = 1e-7``; ``meta = 0`` unless a param group sets it. ``foreach``: the
+    ``weight_decay = 1e-7``; ``meta = 0`` unless a param group sets it; ``eps_placement``
+    ``"before-bias-correction"`` (the authors' Adam) or ``"after-bias-correction"``
+    (``torch.optim.Adam``), see the module docstring. ``foreach``: the
     multi-tensor step (``None``: when every parameter is on CUDA); ``fused``: the compiled one
     (module docstring). The multi-tensor step is bitwise the per-parameter one; the compiled
     one equals them up to float rounding (it fuses the arithmetic).
@@ -69,6 +100,7 @@ class MetaplasticAdam(torch.optim.Optimizer):
         weight_decay: float = 1e-7,
         meta: float = 0.0,
         *,
+        eps_placement: str = "before-bias-correction",
         foreach: bool | None = None,
         fused: bool = False,
     ) -> None:
@@ -78,7 +110,11 @@ class MetaplasticAdam(torch.optim.Optimizer):
             raise ValueError(f"betas must lie in [0, 1), got {betas}")
         if meta < 0:
             raise ValueError(f"meta must be >= 0, got {meta}")
-        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, meta=meta)
+        if eps_placement not in EPS_PLACEMENTS:
+            raise ValueError(f"eps_placement must be one of {', '.join(EPS_PLACEMENTS)}, got "
+                             f"{eps_placement!r}")
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, meta=meta,
+                        eps_placement=eps_placement)
         super().__init__(params, defaults)
         if foreach and fused:
             raise ValueError("foreach and fused are two implementations of one step: pick one")
@@ -101,12 +137,11 @@ class MetaplasticAdam(torch.optim.Optimizer):
                 if p.grad is None:
                     continue
                 state = self._advance(p)
-                t = state["step"]
+                step_size, bc2_sqrt = _step_scalars(group, state["step"])
                 update = self._update_fused if self.fused else self._update
                 update(
                     p, p.grad, state["exp_avg"], state["exp_avg_sq"],
-                    step_size=group["lr"] / (1 - beta1**t),
-                    bc2_sqrt=math.sqrt(1 - beta2**t),
+                    step_size=step_size, bc2_sqrt=bc2_sqrt,
                     beta1=beta1, beta2=beta2, eps=group["eps"],
                     weight_decay=group["weight_decay"], meta=group["meta"],
                 )
@@ -158,13 +193,12 @@ class MetaplasticAdam(torch.optim.Optimizer):
                 torch._foreach_clamp_min_(shrink, 0.0)
                 torch._foreach_mul_(shrink, tanh)
                 num = torch._foreach_sub(exp_avgs, shrink)
+            scalars = [_step_scalars(g, t) for (_, _, g), t in zip(items, steps)]
             denom = torch._foreach_sqrt(exp_avg_sqs)
-            torch._foreach_div_(denom, [math.sqrt(1 - beta2**t) for t in steps])
+            torch._foreach_div_(denom, [bc2_sqrt for _, bc2_sqrt in scalars])
             torch._foreach_add_(denom, eps)
-            torch._foreach_addcdiv_(
-                params, num, denom,
-                [-g["lr"] / (1 - beta1**t) for (_, _, g), t in zip(items, steps)],
-            )
+            torch._foreach_addcdiv_(params, num, denom,
+                                    [-step_size for step_size, _ in scalars])
 
     def _scratch(self, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         # Two work buffers per parameter, kept out of the state dict: allocating fresh

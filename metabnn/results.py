@@ -19,7 +19,10 @@ from typing import Any
 
 import torch
 
+from metabnn.fingerprint import PACKAGES, code_fingerprint, source_files
+
 __all__ = ["write_json_atomic", "provenance", "git_commit", "device_name"]
+
 
 
 def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
@@ -47,20 +50,26 @@ def _version(dist: str) -> str | None:
 
 
 def git_commit() -> str | None:
-    """The commit of the source tree metabnn runs from, with ``-dirty`` if it has changes."""
+    """The commit of the source tree metabnn runs from, with ``-dirty`` when a source the code
+    fingerprint hashes (:func:`metabnn.fingerprint.source_files`) differs from that commit
+    (changed, or new and untracked): then the commit alone cannot regenerate the result."""
     here = Path(__file__).resolve().parent
     try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10
-        )
-        if sha.returncode != 0:
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=here,
+                             capture_output=True, text=True, timeout=10)
+        if top.returncode != 0:
             return None
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=here, capture_output=True, text=True, timeout=10,
+        root, sha = top.stdout.split()
+        status = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all", "--", *PACKAGES],
+            cwd=root, capture_output=True, text=True, timeout=10,
         )
-        return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
+        changed = {line[3:].split(" -> ")[-1].strip('"') for line in status.stdout.splitlines()}
+        root_path = Path(root).resolve()
+        hashed = {str(path.resolve().relative_to(root_path)) for _, path in source_files()
+                  if path.resolve().is_relative_to(root_path)}
+        return sha + ("-dirty" if changed & hashed else "")
+    except (OSError, subprocess.SubprocessError, ValueError):
         return None
 
 
@@ -71,8 +80,12 @@ def device_name(device: torch.device | str) -> str:
     return f"cpu:{platform.processor() or platform.machine()} x{torch.get_num_threads()} threads"
 
 
-def provenance(device: torch.device | str) -> dict[str, Any]:
+def provenance(device: torch.device | str, *, threads: int | None = None,
+               kernels: str = "separate") -> dict[str, Any]:
+    """Versions, commit, device, date and the code fingerprint
+    (:func:`metabnn.fingerprint.code_fingerprint`) of a result made now on ``device``."""
     return {
+        "fingerprint": code_fingerprint(device, threads=threads, kernels=kernels),
         "versions": {
             "metabnn": _version("metabnn"),
             "torch": torch.__version__,

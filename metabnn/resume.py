@@ -374,12 +374,15 @@ class Resumer:
         checkpoint exists) or ``None`` (start from the beginning).
     :param name: the strategy's registered name (for messages).
     :param stamp: the run's stamp: a checkpoint of another run is refused.
+    :param fingerprint: the code fingerprint id of this process (:mod:`metabnn.fingerprint`):
+        a checkpoint written by other code is not continued (refused with ``"explicit"``, the
+        run starts over with ``"auto"``), so a result never mixes two versions of the code.
     :param extra: run facts stored in every checkpoint (the stamp, the wall time so far).
     """
 
     def __init__(self, strategy: Any, path: str | Path, *, epochs: int, every: int = 1,
                  resume: str | None = None, whole_stream: bool = False, name: str = "",
-                 stamp: str | None = None,
+                 stamp: str | None = None, fingerprint: str | None = None,
                  extra: Callable[[], dict[str, Any]] = dict,
                  on_save: Callable[[dict[str, int]], Any] = lambda position: None,
                  log: Callable[[str], Any] = print) -> None:
@@ -408,6 +411,14 @@ class Resumer:
         if stamp is not None and state.get("stamp") != stamp:
             raise ResumeError(f"checkpoint {self.path} belongs to run {state.get('stamp')!r}, "
                               f"not {stamp!r}")
+        if fingerprint is not None and state.get("fingerprint") != fingerprint:
+            why = (f"checkpoint {self.path} was written by other code (fingerprint "
+                   f"{state.get('fingerprint')}, this code {fingerprint})")
+            if resume == "explicit":
+                raise ResumeError(f"{why}: not continued (rerun without --resume to start "
+                                  "over)")
+            log(f"{why}: starting from the beginning")
+            return
         self.state, self.start = state, dict(state["position"])
         if self.start["epoch"] == 0:
             restore(strategy, state)  # at an experience boundary: before strategy.train

@@ -6,7 +6,6 @@ This is the application layer: it resolves names through the registries of ``ben
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import traceback
@@ -22,15 +21,18 @@ from baselines import STRATEGIES, check_strategy, strategy_record
 from benchmarks import STREAMS, build_stream, resolve
 from hardware import attach, resolve_cell, wanted
 from metabnn.config import ConfigError, RunConfig, stamp, to_dict
+from metabnn.console import experience_line, format_matrix, run_header
 from metabnn.data import resolve_data_root
+from metabnn.fingerprint import code_fingerprint
 from metabnn.metrics import joint_summary, stream_summary, summarize
 from metabnn.models import MODELS, init_weights_
 from metabnn.results import provenance, write_json_atomic
+from metabnn.reuse import done_results, reuse, supersede
 from metabnn.runs import RunBusyError, RunRegistry, default_registry_path
 from metabnn.seeding import derived_seed, generator
 
 __all__ = ["run", "resolve_device", "check_data_root", "build_model", "format_matrix",
-           "validate"]
+           "validate"]  # format_matrix: re-exported from metabnn.console
 
 
 def resolve_device(device: str) -> torch.device:
@@ -104,17 +106,6 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
                          bn_weight=config.model.bn_weight_init)
 
 
-def format_matrix(matrix: list[list[float]]) -> str:
-    """The accuracy matrix as a text table, in percent."""
-    n = len(matrix[0]) if matrix else 0
-    head = "after exp | " + " ".join(f"task {j:<3d}" for j in range(n))
-    rows = [
-        f"{i:>9d} | " + " ".join(f"{100 * a:7.2f}%"[:8].rjust(8) for a in row)
-        for i, row in enumerate(matrix)
-    ]
-    return "\n".join([head, "-" * len(head), *rows])
-
-
 def run(
     config: RunConfig,
     *,
@@ -131,14 +122,19 @@ def run(
     sweep: str | None = None,
     resume: bool = False,
     checkpoint_every: int = 1,
+    allow_stale: bool = False,
 ) -> dict[str, Any]:
     """Train ``config`` end to end, recorded in the run registry, with figures and W&B.
 
     Writes ``<out_dir>/<stamp>/{config,results}.json`` and the two figures of
     :mod:`metabnn.figures`. The run is recorded in ``registry`` (default
     ``<out_dir>/registry.sqlite``, see :mod:`metabnn.runs`; ``record=False``: not at all) as
-    running, then done, or failed with its error (re-raised). A stamp already done is skipped
-    (its stored results are returned, with ``"skipped": True``) unless ``force``. ``wandb`` is a
+    running, then done, or failed with its error (re-raised). A stamp already done by code with
+    the same fingerprint (:mod:`metabnn.fingerprint`) is skipped (its stored results are
+    returned, with ``"skipped": True``, and shown with their own commit, fingerprint, date and
+    wall time) unless ``force``. A stamp done by other code reruns; its old results are kept in
+    ``<out_dir>/<stamp>/superseded/``. ``allow_stale`` reuses it instead, returned with
+    ``"stale": True`` and a ``"stale_reason"``, and logged as STALE. ``wandb`` is a
     mode of :func:`metabnn.tracking.resolve_mode` (``wandb_reason`` says why, for the log line);
     ``sweep`` names the sweep the run belongs to (W&B group, registry column).
 
@@ -160,17 +156,24 @@ def run(
     build_model(config, stream.input_shape, stream.n_classes)
     mode = "explicit" if resume else None
     db = None
+    current = code_fingerprint(resolve_device(device))
     if record:
         db = registry if isinstance(registry, RunRegistry) else RunRegistry(
             registry if registry is not None else default_registry_path(out_dir))
-        row = db.get(run_stamp) if db.is_done(run_stamp) else None
-        if row is not None and not force and Path(row["results_path"] or "").exists():
-            log(f"run {run_stamp}: already done, skipped (--force reruns it): "
-                f"{row['results_path']}")
-            with open(row["results_path"]) as fh:
-                done = json.load(fh)
-            return {**done, "path": row["results_path"], "skipped": True}
-        claimed, previous = db.claim(run_stamp, to_dict(config), sweep=sweep, force=force)
+        done = None if force else done_results(db, run_stamp)
+        rerun = False
+        if done is not None:
+            reused = reuse(done, current, run_stamp, allow_stale=allow_stale, log=log)
+            if reused is not None:
+                return reused
+            rerun = True  # made by other code: its results are kept aside, then it reruns
+            supersede(Path(done["path"]), done)
+        elif db.is_done(run_stamp):
+            rerun = True  # recorded as done but its results file is gone
+            log(f"run {run_stamp}: the registry has it as done but its results file is "
+                "missing: rerunning")
+        claimed, previous = db.claim(run_stamp, to_dict(config), sweep=sweep,
+                                     force=force or rerun)
         if not claimed:
             raise RunBusyError(f"run {run_stamp} is {previous} in another process "
                                f"(`metabnn runs show {run_stamp}`); not run twice")
@@ -273,20 +276,18 @@ def _train(
     strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=plugins)
     write_json_atomic(folder / "config.json", {"stamp": run_stamp, "config": to_dict(config)})
 
-    log(f"run {run_stamp}: {config.strategy} on {config.stream.name} "
-        f"({config.stream.scenario}-incremental"
-        f"{'' if stream.boundaries else f', {config.stream.chunks} chunks, no boundaries'}), "
-        f"{config.model.name} "
-        f"{list(config.model.hidden)}, "
-        f"m={getattr(strategy, 'record', {}).get('meta', config.optim.meta)}, "  # as trained
-        f"seed {config.seed}, {dev}")
+    log(run_header(run_stamp, to_dict(config),
+                   getattr(strategy, "record", {}).get("meta", config.optim.meta),  # as trained
+                   dev.type, stream.boundaries))
+    fingerprint = code_fingerprint(dev)
     start = time.perf_counter()
     # Joint training takes the whole stream in one call: one row of the matrix.
     whole = STRATEGIES.entry(config.strategy).info.get("trains_on") == "stream"
     resumer = Resumer(
         strategy, folder / "checkpoint.pt", epochs=config.train.epochs, every=checkpoint_every,
         resume=resume, whole_stream=whole, name=config.strategy, stamp=run_stamp, log=log,
-        extra=lambda: {"stamp": run_stamp,
+        fingerprint=fingerprint["id"],
+        extra=lambda: {"stamp": run_stamp, "fingerprint": fingerprint["id"],
                        "wall_time_s": resumer.wall_time_s + time.perf_counter() - start},
         on_save=lambda position: heartbeat(),
     )
@@ -295,7 +296,7 @@ def _train(
         strategy.train(experience)
         last = matrix.matrix[-1]
         label = "all experiences" if whole else f"experience {experience.current_experience}"
-        log(f"after {label}: " + " ".join(f"{100 * a:.2f}" for a in last))
+        log(experience_line(label, last))
     wall = resumer.wall_time_s + time.perf_counter() - start
 
     results = {

@@ -2,7 +2,9 @@
 
 A row records the stamp (hash of the canonical resolved config, :func:`metabnn.config.stamp`),
 the config, the status (``running`` -> ``done``, or ``failed`` with the error), the metrics,
-the results path, versions, git commit, device, host and timestamps (UTC, ISO 8601).
+the results path, the code fingerprint id (:mod:`metabnn.fingerprint`), versions, git commit,
+device, host and timestamps (UTC, ISO 8601). A done row is a *current* result only for code
+with the same fingerprint (:meth:`RunRegistry.is_current`).
 
 It is the stdlib :mod:`sqlite3` in WAL mode (readers never block the writer), and every write is
 one short ``BEGIN IMMEDIATE`` transaction retried with backoff when another process holds the
@@ -52,7 +54,7 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 """
 # columns added after the first schema: (name, type), added to older files on open
-_ADDED = (("owner", "TEXT"), ("heartbeat_at", "REAL"))
+_ADDED = (("owner", "TEXT"), ("heartbeat_at", "REAL"), ("fingerprint", "TEXT"))
 _JSON_COLUMNS = ("config", "metrics", "versions")
 
 
@@ -220,11 +222,13 @@ class RunRegistry:
         """Mark ``stamp`` done with the metrics and provenance of its ``results``."""
         self._write(
             """UPDATE runs SET status='done', error=NULL, metrics=?, results_path=?, versions=?,
-                              git_commit=?, device=?, wall_time_s=?, finished_at=?
+                              git_commit=?, device=?, wall_time_s=?, finished_at=?,
+                              fingerprint=?
                WHERE stamp=?""",
             (json.dumps(results.get("metrics"), sort_keys=True), results.get("path"),
              json.dumps(results.get("versions"), sort_keys=True), results.get("git_commit"),
-             results.get("device"), results.get("wall_time_s"), _now(), stamp),
+             results.get("device"), results.get("wall_time_s"), _now(),
+             (results.get("fingerprint") or {}).get("id"), stamp),
         )
 
     def fail(self, stamp: str, error: str) -> None:
@@ -267,6 +271,12 @@ class RunRegistry:
     def is_done(self, stamp: str) -> bool:
         return self.status(stamp) == "done"
 
+    def is_current(self, stamp: str, fingerprint: str) -> bool:
+        """Done by code whose fingerprint id is ``fingerprint``: reusable as it is."""
+        row = self.get(stamp)
+        return (row is not None and row["stamp"] == stamp and row["status"] == "done"
+                and row.get("fingerprint") == fingerprint)
+
     def list(self, **filters: Any) -> list[dict[str, Any]]:
         """Rows (oldest first) whose columns equal the given values, e.g. ``status="done"``;
         a ``None`` filter is ignored."""
@@ -291,9 +301,11 @@ class RunRegistry:
 
 
 def format_runs(rows: list[dict[str, Any]]) -> str:
-    """Rows as a text table: stamp, status, strategy, stream, m, seed, accuracy, wall, sweep."""
+    """Rows as a text table: stamp, status, strategy, stream, m, seed, accuracy, wall, code
+    fingerprint, sweep."""
     head = (f"{'stamp':<12}  {'status':<7}  {'strategy':<10}  {'stream':<12}  {'m':>5}  "
-            f"{'seed':>4}  {'accuracy':>8}  {'wall':>6}  {'finished (UTC)':<19}  sweep")
+            f"{'seed':>4}  {'accuracy':>8}  {'wall':>6}  {'finished (UTC)':<19}  "
+            f"{'code':<12}  sweep")
     lines = [head, "-" * len(head)]
     for r in rows:
         metrics = r.get("metrics") or {}
@@ -306,7 +318,8 @@ def format_runs(rows: list[dict[str, Any]]) -> str:
             f"{'' if r['seed'] is None else r['seed']:>4}  "
             f"{'' if acc is None else f'{100 * acc:.2f}%':>8}  "
             f"{'' if wall is None else f'{wall:.0f}s':>6}  "
-            f"{(r['finished_at'] or '')[:19]:<19}  {r['sweep'] or ''}"
+            f"{(r['finished_at'] or '')[:19]:<19}  {r.get('fingerprint') or '':<12}  "
+            f"{r['sweep'] or ''}"
         )
     return "\n".join(lines)
 

@@ -53,6 +53,7 @@ class MetaplasticStrategy(SupervisedTemplate):
         betas: tuple[float, float] = (0.9, 0.999),
         eps: float = 1e-8,
         weight_decay: float = 1e-7,
+        eps_placement: str = "before-bias-correction",
         reset_optimizer: bool = True,
         consolidate: Callable[[nn.Module], bool] | None = None,
         train_mb_size: int = 100,
@@ -66,7 +67,8 @@ class MetaplasticStrategy(SupervisedTemplate):
         **kwargs: Any,
     ) -> None:
         self.meta = meta
-        self.optim_args = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay)
+        self.optim_args = dict(lr=lr, betas=tuple(betas), eps=eps, weight_decay=weight_decay,
+                               eps_placement=eps_placement)
         self.reset_optimizer = reset_optimizer
         self.consolidate = consolidate or (lambda m: isinstance(m, BinaryLayer))
         self.fast_loader = fast_loader

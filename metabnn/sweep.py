@@ -41,10 +41,12 @@ from pathlib import Path
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
+from metabnn.reuse import done_results, supersede
 from metabnn.runs import RunBusyError, RunRegistry
 
 __all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "set_dotted", "expand",
-           "run_sweep", "sweep_figure", "BACKENDS"]
+           "run_sweep", "sweep_figure", "BACKENDS", "usable_cpus", "classify", "flat_config",
+           "planned_values", "matches"]
 
 BACKENDS = ("local", "ray")
 
@@ -146,12 +148,63 @@ def expand(spec: SweepSpec, validate: Callable[[RunConfig], RunConfig] | None = 
     return list(runs.values())
 
 
+def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A (partial) config as dotted keys: ``{"model.hidden": [512, 512], ...}`` (``params``
+    stays one mapping)."""
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        out.update(flat_config(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "params"
+                   else {f"{prefix}{k}": v})
+    return out
+
+
+def planned_values(spec: SweepSpec, run: SweepRun) -> dict[str, Any]:
+    """What the sweep file itself sets for ``run`` (base, grid point, seed), as dotted keys.
+
+    A recorded result *is* that planned run when its config has these values: what the file
+    leaves to defaults is not compared, so the match does not depend on the defaults of the
+    code that reads the record (the code that made it is its fingerprint's business)."""
+    return {**flat_config(spec.base), **run.point}
+
+
+def matches(values: dict[str, Any], config: dict[str, Any]) -> bool:
+    """Whether a results file's ``config`` has every dotted value of ``values``."""
+    flat = flat_config(config)
+    return all(k in flat and _same(flat[k], v) for k, v in values.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
 def _label(run: SweepRun) -> str:
     return " ".join(f"{k}={v}" for k, v in run.point.items())
 
 
+def usable_cpus() -> int:
+    """CPUs this process may use: the affinity mask, capped by a cgroup CPU quota.
+
+    ``os.cpu_count()`` counts the host's CPUs, which in a container or a batch job can be many
+    more than the job may use; sizing workers and threads by it oversubscribes the cores.
+    """
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    try:  # cgroup v2: "max 100000" or "<quota> <period>"
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, int(int(quota) // int(period))))
+    except (OSError, ValueError):
+        pass
+    return max(1, n)
+
+
 def _threads(workers: int) -> int:
-    return max(1, (os.cpu_count() or 1) // max(workers, 1))
+    """Torch threads of each of ``workers`` runs side by side: the usable CPUs shared out."""
+    return max(1, usable_cpus() // max(workers, 1))
 
 
 def _local_task(config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
@@ -187,27 +240,81 @@ def _ray_task(config: dict[str, Any], opts: dict[str, Any]) -> dict[str, Any]:
                **opts)
 
 
+def _local_batch(configs: list[dict[str, Any]], opts: dict[str, Any]
+                 ) -> list[dict[str, Any]]:
+    """The seeds of one config as one batched model in a pool worker (:mod:`metabnn.multiseed`);
+    one outcome per seed. Never raises."""
+    import torch
+
+    from metabnn.multiseed import run_batched
+
+    torch.set_num_threads(opts.pop("threads"))
+    cfgs = [from_dict(RunConfig, c) for c in configs]
+    folder = Path(opts["out_dir"]) / stamp(cfgs[0])
+    folder.mkdir(parents=True, exist_ok=True)
+    opts = {k: v for k, v in opts.items() if k != "resume"}
+    with open(folder / "log.txt", "a") as fh:
+        try:
+            results = run_batched(cfgs[0], [c.seed for c in cfgs],
+                                  log=lambda s: print(s, file=fh, flush=True), **opts)
+        except BaseException as err:  # recorded as failed by run_batched(); the sweep goes on
+            return [{"status": "failed", "error": f"{type(err).__name__}: {err}"}] * len(cfgs)
+    return [{"status": "skipped" if r.get("skipped") else "done", "metrics": r["metrics"],
+             "wall_time_s": r.get("wall_time_s")} for r in results]
+
+
+def _groups(todo: list[SweepRun], batched: bool) -> list[list[SweepRun]]:
+    """Runs to dispatch together: with ``batched``, the seeds of one config that the batched
+    trainer covers (:func:`metabnn.multiseed.check_batched`); otherwise one run each."""
+    if not batched:
+        return [[r] for r in todo]
+    from metabnn.multiseed import check_batched
+
+    groups: dict[str, list[SweepRun]] = {}
+    for r in todo:
+        body = to_dict(r.config)
+        body.pop("seed")
+        try:
+            check_batched(r.config)
+            key = json.dumps(body, sort_keys=True)
+        except ConfigError:
+            key = r.stamp
+        groups.setdefault(key, []).append(r)
+    return list(groups.values())
+
+
 def _run_local(todo: list[SweepRun], opts: dict[str, Any], workers: int, db: RunRegistry,
-               report: Callable[[SweepRun, dict[str, Any]], None]) -> None:
+               report: Callable[[SweepRun, dict[str, Any]], None], batched: bool = False
+               ) -> None:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     opts = {**opts, "registry": str(db.path), "threads": _threads(workers)}
     ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {pool.submit(_local_task, to_dict(r.config), dict(opts)): r for r in todo}
+        futures = {}
+        for group in _groups(todo, batched):
+            if len(group) == 1:
+                futures[pool.submit(_local_task, to_dict(group[0].config), dict(opts))] = group
+            else:
+                futures[pool.submit(_local_batch, [to_dict(r.config) for r in group],
+                                    dict(opts))] = group
         for future in as_completed(futures):
-            r = futures[future]
+            group = futures[future]
             try:
                 outcome = future.result()
             except BaseException as err:  # the worker process died (killed, out of memory...)
                 outcome = {"status": "failed", "error": f"worker died: {type(err).__name__}: {err}"}
-                db.fail(r.stamp, outcome["error"])
-            report(r, outcome)
+                for r in group:
+                    db.fail(r.stamp, outcome["error"])
+            outcomes = outcome if isinstance(outcome, list) else [outcome] * len(group)
+            for r, o in zip(group, outcomes):
+                report(r, o)
 
 
 def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: str | None,
-             db: RunRegistry, report: Callable[[SweepRun, dict[str, Any]], None]) -> None:
+             db: RunRegistry, report: Callable[[SweepRun, dict[str, Any]], None],
+             rerun: set[str]) -> None:
     try:
         import ray
     except ImportError:
@@ -224,7 +331,7 @@ def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: 
         pending = {}
         for r in todo:  # running = dispatched; claimed, so two drivers never run it twice
             claimed, status = db.claim(r.stamp, to_dict(r.config), sweep=opts["sweep"],
-                                       force=opts["force"])
+                                       force=opts["force"] or r.stamp in rerun)
             if not claimed:
                 report(r, {"status": "skipped", "busy": f"{status} elsewhere"})
                 continue
@@ -267,8 +374,17 @@ def run_sweep(
     wandb: str = "disabled",
     wandb_reason: str = "",
     log: Callable[[str], Any] = print,
+    allow_stale: bool = False,
+    batched_seeds: bool = False,
 ) -> dict[str, Any]:
-    """Run every point of ``spec`` not done yet (all with ``force``); return a summary.
+    """Run every point of ``spec`` not done yet by this code (all with ``force``); return a
+    summary.
+
+    A point done by code with another fingerprint (:mod:`metabnn.fingerprint`; the workers'
+    thread count is part of it) reruns, its old results kept in ``superseded/``; with
+    ``allow_stale`` it is reused and marked stale instead. ``batched_seeds`` (local backend):
+    the seeds of a config the batched trainer covers train as one model
+    (:func:`metabnn.multiseed.run_batched`), each still its own run.
 
     The summary has the counts (``runs``, ``ran``, ``skipped``, ``done``, ``failed``), the
     registry's counts for this sweep, and the figure and CSV paths.
@@ -281,15 +397,25 @@ def run_sweep(
         raise ConfigError(f"--backend {backend!r} is invalid: use one of {', '.join(BACKENDS)}")
     if workers < 1:
         raise ConfigError(f"--workers {workers} is invalid: must be >= 1")
+    if batched_seeds and backend != "local":
+        raise ConfigError("--batched-seeds runs on the local backend only")
     runs = expand(spec, validate)
     db = RunRegistry(registry if registry is not None else default_registry_path(out_dir))
-    todo = [r for r in runs if force or not db.is_done(r.stamp)]
-    log(f"sweep {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already done, "
-        f"running {len(todo)} on {backend} ({workers} worker{'s' * (workers > 1)}); "
-        f"registry {db.path}")
+    threads = 1 if backend == "ray" else _threads(workers)
+    state = classify(runs, db, device, threads=threads, force=force, allow_stale=allow_stale,
+                     batched_seeds=batched_seeds)
+    todo = [r for r in runs if state[r.stamp] in ("new", "stale")]
+    rerun = {r.stamp for r in todo if state[r.stamp] == "stale"}
+    stale_kept = sum(v == "stale-reused" for v in state.values())
+    log(f"sweep {spec.name}: {len(runs)} runs, {len(runs) - len(todo)} already done by this "
+        f"code" + (f" ({stale_kept} of them STALE, reused under --allow-stale)"
+                   if stale_kept else "")
+        + (f", {len(rerun)} done by other code to rerun" if rerun else "")
+        + f", running {len(todo)} on {backend} ({workers} worker{'s' * (workers > 1)}, "
+        f"{threads} thread{'s' * (threads > 1)} each); registry {db.path}")
     opts = {"data_root": str(resolve_data_root(data_root).resolve()), "device": device,
             "out_dir": str(Path(out_dir).resolve()), "force": force, "wandb": wandb,
-            "wandb_reason": wandb_reason, "sweep": spec.name}
+            "wandb_reason": wandb_reason, "sweep": spec.name, "allow_stale": allow_stale}
     counts = {"runs": len(runs), "ran": 0, "skipped": len(runs) - len(todo), "done": 0,
               "failed": 0}
 
@@ -311,9 +437,14 @@ def run_sweep(
 
     try:
         if todo and backend == "local":
-            _run_local(todo, opts, workers, db, report)
+            _run_local(todo, opts, workers, db, report, batched=batched_seeds)
         elif todo:
-            _run_ray(todo, opts, workers, ray_address, db, report)
+            for r in todo:  # the driver claims for Ray: old results kept aside first
+                previous = done_results(db, r.stamp) if r.stamp in rerun else None
+                if previous is not None:
+                    supersede(Path(previous["path"]), previous)
+            _run_ray(todo, {k: v for k, v in opts.items() if k != "allow_stale"}, workers,
+                     ray_address, db, report, rerun)
     except KeyboardInterrupt:
         log("sweep interrupted: rerun it to run what is not done")
         raise
@@ -322,6 +453,37 @@ def run_sweep(
     counts["registry"] = {s: status.count(s) for s in ("done", "failed", "running")}
     counts.update(sweep_figure(spec, runs, db, Path(out_dir) / "sweeps" / spec.name))
     return counts
+
+
+def classify(runs: list[SweepRun], db: RunRegistry, device: str, *, threads: int,
+             force: bool = False, allow_stale: bool = False, batched_seeds: bool = False
+             ) -> dict[str, str]:
+    """Each stamp's state for code running on ``device`` with ``threads`` threads (and its
+    seeds batched, with ``batched_seeds``): ``current`` (done by this code), ``stale`` (done by
+    other code: to rerun), ``stale-reused`` (the same, under ``allow_stale``) or ``new`` (not
+    done: to run; everything under ``force``)."""
+    from metabnn.fingerprint import code_fingerprint
+    from metabnn.runner import resolve_device
+
+    dev = resolve_device(device)
+    separate = code_fingerprint(dev, threads=threads)["id"]
+    expected = {r.stamp: separate for r in runs}
+    if batched_seeds:
+        from metabnn.multiseed import batched_fingerprint
+
+        for group in _groups(runs, True):
+            if len(group) > 1:
+                fp = batched_fingerprint(dev, "auto", len(group), threads=threads)["id"]
+                expected.update({r.stamp: fp for r in group})
+    state = {}
+    for r in runs:
+        if force or not db.is_done(r.stamp):
+            state[r.stamp] = "new"
+        elif db.is_current(r.stamp, expected[r.stamp]):
+            state[r.stamp] = "current"
+        else:
+            state[r.stamp] = "stale-reused" if allow_stale else "stale"
+    return state
 
 
 def _x_and_hue(spec: SweepSpec) -> tuple[str | None, str | None]:
@@ -354,7 +516,7 @@ def sweep_figure(spec: SweepSpec, runs: list[SweepRun], db: RunRegistry, folder:
                   for k, v in r.point.items()}
         if hue is not None and hue not in values:  # several other keys: one combined label
             values[hue] = " ".join(f"{k}={values[k]}" for k in hue.split(", "))
-        rows.append({"stamp": r.stamp, **values, **{
+        rows.append({"stamp": r.stamp, "fingerprint": row.get("fingerprint"), **values, **{
             k: v for k, v in (row["metrics"] or {}).items() if isinstance(v, (int, float))}})
     if not rows:
         return {"figure": None, "csv": None}

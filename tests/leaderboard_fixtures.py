@@ -13,9 +13,17 @@ from pathlib import Path
 from typing import Any
 
 from metabnn.config import RunConfig, from_dict, stamp, to_dict
+from metabnn.fingerprint import fingerprint_id
 from metabnn.metrics import joint_summary, summarize
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
+def fake_fingerprint(sources: str = "0123456789abcdef", threads: int = 2) -> dict[str, Any]:
+    """A well-formed code fingerprint (its id is the hash of its fields)."""
+    body = {"sources": sources, "torch": "2.0", "avalanche-lib": "0.6.0", "numpy": "2.0",
+            "device": "cpu", "threads": threads, "kernels": "separate"}
+    return {"id": fingerprint_id(body), **body}
 
 
 def fake_results(strategy: str, seed: int, R: list[list[float]], *, meta: float = 0.0,
@@ -39,7 +47,7 @@ def fake_results(strategy: str, seed: int, R: list[list[float]], *, meta: float 
         "metrics": joint_summary(R) if joint else summarize(R),
         "wall_time_s": 1.5,
         "versions": {"metabnn": "0.1.0", "torch": "2.0", "avalanche-lib": "0.6.0"},
-        "git_commit": COMMIT, "device": "cpu:test x2 threads",
+        "git_commit": COMMIT, "device": "cpu:test x2 threads", "fingerprint": fake_fingerprint(),
         "date": f"2026-01-{seed + 1:02d}T00:00:00+00:00",
     }
     if energy is not None:

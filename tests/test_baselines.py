@@ -209,7 +209,7 @@ def test_fp_metaplastic_optimizer_with_m_0_equals_adam():
     predicate = hidden_layer_predicate(a)
     assert predicate(a.layers[0]) and not predicate(a.norms[0])
     ours = MetaplasticAdam(metaplastic_param_groups(a, 0.0, is_hidden=predicate), lr=0.01,
-                           weight_decay=1e-7)
+                           weight_decay=1e-7, eps_placement="after-bias-correction")
     adam = torch.optim.Adam(b.parameters(), lr=0.01, weight_decay=1e-7)
     x, y = torch.rand(16, 20), torch.randint(0, 3, (16,))
     for _ in range(5):

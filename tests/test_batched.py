@@ -269,9 +269,10 @@ def _equal_separate_runs(config, seeds, data_root, tmp_path, kernels="auto"):
         assert on_disk["batched"]["seeds"] == list(seeds)
         assert (tmp_path / "b" / ref["stamp"] / "config.json").exists()
     assert batched[0]["accuracy_matrix"] != batched[1]["accuracy_matrix"]  # seeds differ
-    # the registry knows them: a second call skips them all
+    # the registry knows them: a second call with the same kernels skips them all (other
+    # kernels or thread counts make another code fingerprint: they would rerun)
     again = run_seeds(config, seeds, batched=True, out_dir=tmp_path / "b",
-                      registry=tmp_path / "b.sqlite", **kw)
+                      registry=tmp_path / "b.sqlite", kernels=kernels, **kw)
     assert all(r.get("skipped") for r in again)
 
 

@@ -134,3 +134,23 @@ def test_committed_board_covers_its_sweeps():
     b = load_board(BOARD)
     assert b.results and b.coverage
     assert sum(c.recorded for c in b.coverage) == len(b.results)
+
+
+def test_a_table_whose_runs_were_made_by_two_codes_is_refused(tmp_path):
+    """A table compares methods, not versions of the code: one run with other sources in the
+    pmnist/task table stops the build, naming the table and the runs."""
+    from leaderboard_fixtures import NAIVE, fake_fingerprint, fake_results, write
+
+    from metabnn.leaderboard import CheckError
+
+    folder = board(tmp_path)
+    odd = fake_results("naive", 2, NAIVE[0])
+    odd["fingerprint"] = fake_fingerprint(sources="fedcba9876543210")
+    write(folder / "results", odd)
+    with pytest.raises(CheckError, match=r"table pmnist-task: refused: its runs were made by 2 "
+                                         r"different codes .*" + odd["stamp"]):
+        load_board(folder)
+    # another thread count is how a run ran, not which code: accepted
+    odd["fingerprint"] = fake_fingerprint(threads=1)
+    write(folder / "results", odd)
+    assert len(load_board(folder).results) == 8

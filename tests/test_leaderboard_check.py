@@ -115,6 +115,9 @@ def test_nan_is_refused(honest, tmp_path):
 
 
 def test_cli_check_names_each_refused_file(honest, tmp_path, capsys):
+    from metabnn.fingerprint import code_fingerprint
+
+    honest = {**honest, "fingerprint": code_fingerprint()}  # made by this checkout's code
     good = write(tmp_path / "good", honest)
     bad = json.loads(json.dumps(honest))
     _tamper_metric(bad)
@@ -143,3 +146,31 @@ def test_the_committed_runs_pass_the_check():
     assert paths
     for path in paths:
         check_file(path)
+
+
+def test_the_cli_check_refuses_a_file_made_by_other_code(honest, tmp_path, capsys):
+    """The fingerprint's sources (or library versions) must be this checkout's; the thread count
+    says how a run ran, not which code made it."""
+    from metabnn.fingerprint import code_fingerprint, fingerprint_id
+
+    current = code_fingerprint()
+    other_threads = {**current, "threads": current["threads"] + 1}
+    other_threads["id"] = fingerprint_id(other_threads)
+    old = {**current, "sources": "0" * 16}
+    old["id"] = fingerprint_id(old)
+    same = write(tmp_path / "same", {**honest, "fingerprint": other_threads})
+    stale = write(tmp_path / "stale", {**honest, "fingerprint": old})
+    assert main(["leaderboard", "check", str(same)]) == 0
+    assert main(["leaderboard", "check", str(stale)]) == 1
+    err = capsys.readouterr().err
+    assert f"fingerprint: {old['id']} was made by other code than this checkout's " \
+           f"({current['id']}: sources differ)" in err
+
+
+def test_a_dirty_commit_or_a_forged_fingerprint_is_refused(honest):
+    dirty = {**honest, "git_commit": honest["git_commit"] + "-dirty"}
+    assert any("made from uncommitted code" in r for r in check_results(dirty))
+    forged = {**honest, "fingerprint": {**honest["fingerprint"], "sources": "f" * 16}}
+    assert "fingerprint: malformed (its fields, or an id that is not their hash)" in \
+        check_results(forged)
+    assert check_results(honest) == []

@@ -8,30 +8,42 @@ from metabnn.layers import BinaryLinear
 from metabnn.models import BinaryMLP
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 
+BEFORE, AFTER = "before-bias-correction", "after-bias-correction"
 
-def test_one_step_equals_hand_computed_step_with_asymmetry():
-    # First Adam step: m_hat = g and v_hat = g^2, so the update is -lr * g / (|g| + eps).
-    lr, eps, m = 0.1, 1e-8, 1.35
-    w = torch.nn.Parameter(torch.tensor([0.5, -0.5, 0.5, 0.0, 1.0]))
-    w.grad = torch.tensor([1.0, 1.0, -1.0, 1.0, 2.0])
-    opt = MetaplasticAdam([{"params": [w], "meta": m}], lr=lr, eps=eps, weight_decay=0.0)
+
+@pytest.mark.parametrize("placement", [BEFORE, AFTER])
+def test_one_step_equals_hand_computed_step_with_asymmetry(placement):
+    # First Adam step: m_1 = (1 - b1) g, v_1 = (1 - b2) g^2. After the bias correction the
+    # update is -lr g / (|g| + eps); before it, -lr sqrt(1 - b2) / (1 - b1) * m_1 /
+    # (sqrt(v_1) + eps) = -lr g / (|g| + eps / sqrt(1 - b2)). eps = 1e-3 makes the two differ
+    # far above float64 rounding.
+    lr, eps, m = 0.1, 1e-3, 1.35
+    w = torch.nn.Parameter(torch.tensor([0.5, -0.5, 0.5, 0.0, 1.0], dtype=torch.float64))
+    w.grad = torch.tensor([1.0, 1.0, -1.0, 1.0, 2.0], dtype=torch.float64)
+    opt = MetaplasticAdam([{"params": [w], "meta": m}], lr=lr, eps=eps, weight_decay=0.0,
+                          eps_placement=placement)
     opt.step()
-    f05 = 0.6539532  # 1 - tanh^2(1.35 * 0.5)
-    f10 = 0.2360260  # 1 - tanh^2(1.35 * 1.0)
+    # 1 - tanh^2(x) = 1 / cosh^2(x): cosh(0.675) = 1.236594698..., cosh(1.35) = 2.058332896...
+    f05 = 0.653951047262  # 1 - tanh^2(1.35 * 0.5)
+    f10 = 0.236030849936  # 1 - tanh^2(1.35 * 1.0)
+    e = eps if placement == AFTER else eps / 0.001**0.5  # sqrt(1 - 0.999)
     expected = [
-        0.5 - lr * f05 / (1 + eps),  # step toward zero: scaled
-        -0.5 - lr / (1 + eps),  # grows |W|: unscaled
-        0.5 + lr / (1 + eps),  # grows |W|: unscaled
-        0.0 - lr / (1 + eps),  # sign(0) = 0: never consolidated
-        1.0 - lr * f10 * 2 / (2 + eps),  # toward zero from 1.0: scaled by f(1.0)
+        0.5 - lr * f05 / (1 + e),  # step toward zero: scaled
+        -0.5 - lr / (1 + e),  # grows |W|: unscaled
+        0.5 + lr / (1 + e),  # grows |W|: unscaled
+        0.0 - lr / (1 + e),  # sign(0) = 0: never consolidated
+        1.0 - lr * f10 * 2 / (2 + e),  # toward zero from 1.0: scaled by f(1.0)
     ]
-    assert torch.allclose(w.detach(), torch.tensor(expected), atol=1e-6)
+    assert torch.allclose(w.detach(), torch.tensor(expected, dtype=torch.float64), rtol=0,
+                          atol=1e-9)
 
 
-def test_second_step_bias_correction_and_weight_decay():
-    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-8, 0.1
+@pytest.mark.parametrize("placement", [BEFORE, AFTER])
+def test_second_step_bias_correction_and_weight_decay(placement):
+    lr, b1, b2, eps, wd = 0.01, 0.9, 0.999, 1e-3, 0.1
     w = torch.nn.Parameter(torch.tensor([2.0], dtype=torch.float64))
-    opt = MetaplasticAdam([{"params": [w], "meta": 0.0}], lr=lr, weight_decay=wd)
+    opt = MetaplasticAdam([{"params": [w], "meta": 0.0}], lr=lr, weight_decay=wd, eps=eps,
+                          eps_placement=placement)
     state_m = state_v = 0.0
     value = 2.0
     for t, g in enumerate([0.3, -0.7], start=1):
@@ -40,17 +52,38 @@ def test_second_step_bias_correction_and_weight_decay():
         g_eff = g + wd * value
         state_m = b1 * state_m + (1 - b1) * g_eff
         state_v = b2 * state_v + (1 - b2) * g_eff**2
-        m_hat, v_hat = state_m / (1 - b1**t), state_v / (1 - b2**t)
-        value -= lr * m_hat / (v_hat**0.5 + eps)
+        if placement == AFTER:  # Kingma & Ba, Algorithm 1
+            m_hat, v_hat = state_m / (1 - b1**t), state_v / (1 - b2**t)
+            value -= lr * m_hat / (v_hat**0.5 + eps)
+        else:  # Kingma & Ba, Sec. 2's efficient form (PyTorch 1.1.0's Adam, the authors')
+            value -= lr * (1 - b2**t) ** 0.5 / (1 - b1**t) * state_m / (state_v**0.5 + eps)
     assert abs(w.item() - value) < 1e-12
 
 
-def test_meta_zero_equals_torch_adam_over_20_steps():
+def test_the_authors_eps_placement_is_the_default_and_the_two_differ():
+    assert MetaplasticAdam([torch.nn.Parameter(torch.zeros(1))]).defaults[
+        "eps_placement"] == BEFORE
+    from metabnn.config import OptimConfig
+
+    assert OptimConfig().eps_placement == BEFORE
+    ws = []
+    for placement in (BEFORE, AFTER):
+        w = torch.nn.Parameter(torch.tensor([0.3]))
+        w.grad = torch.tensor([1e-6])  # a rarely active input: sqrt(v) near eps
+        MetaplasticAdam([w], eps_placement=placement).step()
+        ws.append(w.item())
+    assert ws[0] != ws[1]
+    with pytest.raises(ValueError, match="eps_placement must be one of"):
+        MetaplasticAdam([torch.nn.Parameter(torch.zeros(1))], eps_placement="middle")
+
+
+def test_meta_zero_after_bias_correction_is_torch_adam_bitwise_over_20_steps():
     torch.manual_seed(0)
     model = BinaryMLP(20, (16, 16), 4)
     twin = copy.deepcopy(model)
-    ours = MetaplasticAdam(metaplastic_param_groups(model, 0.0), lr=0.005, weight_decay=1e-7)
-    ref = torch.optim.Adam(twin.parameters(), lr=0.005, weight_decay=1e-7)
+    ours = MetaplasticAdam(metaplastic_param_groups(model, 0.0), lr=0.005, weight_decay=1e-7,
+                           eps_placement=AFTER)
+    ref = torch.optim.Adam(twin.parameters(), lr=0.005, weight_decay=1e-7, foreach=False)
     g = torch.Generator().manual_seed(1)
     for _ in range(20):
         x = torch.randn(32, 20, generator=g)
@@ -118,14 +151,16 @@ def test_cuda_step_matches_cpu():
     assert torch.allclose(w_cpu, w_gpu.cpu(), atol=1e-6)
 
 
-def test_fused_step_equals_reference_step():
+@pytest.mark.parametrize("placement", [BEFORE, AFTER])
+def test_fused_step_equals_reference_step(placement):
     g = torch.Generator().manual_seed(3)
     shapes = [(33, 17), (40,), (5, 3, 2)]
     params = [torch.nn.Parameter(torch.randn(s, generator=g)) for s in shapes]
     twins = [torch.nn.Parameter(p.detach().clone()) for p in params]
     groups = lambda ps: [{"params": ps[:1], "meta": 1.35}, {"params": ps[1:], "meta": 0.0}]  # noqa: E731
-    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3)
-    fused = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, fused=True)
+    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3, eps_placement=placement)
+    fused = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, fused=True,
+                            eps_placement=placement)
     for _ in range(5):
         grads = [torch.randn(s, generator=g) for s in shapes]
         for ps, opt in ((params, ref), (twins, fused)):
@@ -136,7 +171,8 @@ def test_fused_step_equals_reference_step():
         assert torch.allclose(a, b, atol=1e-6, rtol=1e-6)
 
 
-def test_multi_tensor_step_equals_per_parameter_step_bitwise():
+@pytest.mark.parametrize("placement", [BEFORE, AFTER])
+def test_multi_tensor_step_equals_per_parameter_step_bitwise(placement):
     # Per-layer m (two values and 0), per-group lr, a second bucket with other betas, a parameter
     # without a gradient: the foreach path must do exactly the per-parameter arithmetic.
     g = torch.Generator().manual_seed(4)
@@ -146,10 +182,13 @@ def test_multi_tensor_step_equals_per_parameter_step_bitwise():
 
     def groups(ps):
         return [{"params": ps[:1], "meta": 1.35}, {"params": ps[1:2], "meta": 3.0, "lr": 0.02},
-                {"params": ps[2:4], "meta": 0.0}, {"params": ps[4:], "betas": (0.5, 0.9)}]
+                {"params": ps[2:4], "meta": 0.0}, {"params": ps[4:], "betas": (0.5, 0.9),
+                                                   "eps_placement": AFTER}]
 
-    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3, foreach=False)
-    multi = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, foreach=True)
+    ref = MetaplasticAdam(groups(params), lr=0.01, weight_decay=1e-3, foreach=False,
+                          eps_placement=placement)
+    multi = MetaplasticAdam(groups(twins), lr=0.01, weight_decay=1e-3, foreach=True,
+                            eps_placement=placement)
     for step in range(6):
         grads = [torch.randn(s, generator=g) for s in shapes]
         for ps, opt in ((params, ref), (twins, multi)):

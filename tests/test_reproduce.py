@@ -5,6 +5,7 @@ end at the smoke scale on real MNIST / Fashion-MNIST."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -103,35 +104,74 @@ ROWS = [  # two seeds of two values of m
 ]
 
 
-def test_versus_claims_compare_means_over_seeds_against_the_margin():
+def test_versus_claims_judge_the_welch_interval_of_the_difference_against_the_margin():
     claim = {"claim": "c", "source": "s", "metric": "task_accuracy:0",
              "where": {"optim.meta": 1.35}, "versus": {"where": {"optim.meta": 0.0}}}
-    # mean 0.65 vs mean 0.25: a gap of 40 points
-    (ok,) = compare([{**claim, "versus": {**claim["versus"], "margin": 0.4}}], ROWS, "quick")
+    # 0.65 vs 0.25 over two seeds each, sd 0.0707 on both sides: Welch's df = 2,
+    # t(0.975, 2) = 4.3027, se = 0.0707, so the 95% interval of the gap is 0.40 +- 0.3042
+    (ok,) = compare([{**claim, "versus": {**claim["versus"], "margin": 0.05}}], ROWS, "quick")
     assert ok["verdict"] == "match" and ok["ours"] == pytest.approx(0.65) and ok["n"] == 2
-    (no,) = compare([{**claim, "versus": {**claim["versus"], "margin": 0.41}}], ROWS, "quick")
-    assert no["verdict"] == "differs" and "+40.00 points" in no["detail"]
+    assert ok["interval"] == pytest.approx((0.0958, 0.7042), abs=1e-4)
+    assert "+40.00 points" in ok["detail"] and "95% CI [+9.58, +70.42] (Welch's t" in ok["detail"]
+    (unsure,) = compare([{**claim, "versus": {**claim["versus"], "margin": 0.4}}], ROWS, "quick")
+    assert unsure["verdict"] == "inconclusive"  # a 40-point mean gap does not clear 40 points
+    (no,) = compare([{**claim, "versus": {**claim["versus"], "margin": 0.8}}], ROWS, "quick")
+    assert no["verdict"] == "differs"  # the whole interval lies below 80 points
 
 
-def test_band_claims_per_scale_and_the_distance_from_the_paper():
+def test_one_seed_never_decides_a_claim():
+    one = [r for r in ROWS if r["seed"] == 0]
+    claim = {"claim": "c", "source": "s", "metric": "task_accuracy:0",
+             "where": {"optim.meta": 1.35}, "versus": {"where": {"optim.meta": 0.0},
+                                                      "margin": 0.0}}
+    (entry,) = compare([claim], one, "quick")  # a 30-point gap, one seed a side
+    assert entry["verdict"] == "inconclusive" and "needs >= 2 seeds on each side" in \
+        entry["detail"]
+    assert summary_table(one, ["optim.meta"], ["task_accuracy:0"])[0][
+        "task_accuracy:0 (%)"] == "20.00 ± n/a"  # never "± 0.00"
+
+
+ROWS3 = [{"optim.meta": 0.0, "seed": s, "task_accuracy:0": a, "stamp": f"x{s}"}
+         for s, a in enumerate((0.24, 0.25, 0.26))]
+
+
+def test_band_claims_judge_the_t_interval_of_the_mean_per_scale():
+    # mean 0.25, sd 0.01, n = 3: t(0.975, 2) = 4.3027, half width 4.3027 * 0.01 / sqrt(3)
     claim = {"claim": "c", "source": "s", "metric": "task_accuracy:0", "paper": 0.97,
-             "where": {"optim.meta": 0.0}, "band": {"quick": [0.2, 0.3], "full": [0.9, 1]}}
-    (inside,) = compare([claim], ROWS, "quick")  # 0.25 in [0.2, 0.3]
+             "where": {"optim.meta": 0.0},
+             "band": {"quick": [0.2, 0.3], "full": [0.9, 1], "smoke": [0.26, 0.3]}}
+    (inside,) = compare([claim], ROWS3, "quick")
     assert inside["verdict"] == "match" and "-72.00 points from the paper" in inside["detail"]
-    (outside,) = compare([claim], ROWS, "full")  # 0.25 below 0.9 by 65 points
-    assert outside["verdict"] == "differs" and "outside by -65.00 points" in outside["detail"]
-    (unchecked,) = compare([claim], ROWS, "smoke")
+    assert inside["interval"] == pytest.approx((0.22516, 0.27484), abs=1e-5)
+    (outside,) = compare([claim], ROWS3, "full")
+    assert outside["verdict"] == "differs"
+    (straddles,) = compare([claim], ROWS3, "smoke")
+    assert straddles["verdict"] == "inconclusive"
+    (unchecked,) = compare([{**claim, "band": {}}], ROWS3, "quick")
     assert unchecked["verdict"] == "not checked"
-    (missing,) = compare([{**claim, "where": {"optim.meta": 9.0}}], ROWS, "quick")
+    (missing,) = compare([{**claim, "where": {"optim.meta": 9.0}}], ROWS3, "quick")
     assert missing["verdict"] == "missing"
 
 
-def test_select_max_min_and_the_summary_table():
+def test_two_metrics_of_the_same_runs_use_the_paired_interval():
+    rows = [{"seed": s, "stamp": f"r{s}", "a": a, "b": b}
+            for s, (a, b) in enumerate(((0.9, 0.3), (0.8, 0.25), (0.85, 0.2)))]
+    # differences 0.6, 0.55, 0.65: mean 0.6, sd 0.05, half width 4.3027 * 0.05 / sqrt(3)
+    (entry,) = compare([{"claim": "c", "source": "s", "metric": "a",
+                         "versus": {"metric": "b", "margin": 0.45}}], rows, "quick")
+    assert entry["method"] == "paired t" and entry["verdict"] == "match"
+    assert entry["interval"] == pytest.approx((0.6 - 0.124208, 0.6 + 0.124208), abs=1e-5)
+
+
+def test_select_max_min_and_the_summary_table_with_units():
     assert [r["w"] for r in select(ROWS, {"optim.meta": "max"})] == [3, 4]
     assert [r["w"] for r in select(ROWS, {"optim.meta": "min", "seed": 1})] == [2]
     table = summary_table(ROWS, ["optim.meta"], ["task_accuracy:0"])
     # mean 25, sample std of (20, 30) = 7.07
-    assert table[0] == {"optim.meta": "0.0", "task_accuracy:0": "25.00 ± 7.07", "n": 2}
+    assert table[0] == {"optim.meta": "0.0", "task_accuracy:0 (%)": "25.00 ± 7.07", "n": 2,
+                        "code": "None"}
+    bwt = summary_table([{"k": 1, "backward_transfer": -0.5472}], ["k"], ["backward_transfer"])
+    assert bwt[0]["backward_transfer (points)"] == "-54.72 ± n/a"  # points, not a fraction
 
 
 def test_metric_values_from_a_results_file():
@@ -167,8 +207,72 @@ def test_every_recipe_runs_end_to_end_at_smoke_scale(name, data_root, tmp_path, 
                  "--data-root", str(data_root), "--workers", "1"]) == 0
     folder = tmp_path / "reproductions" / f"{name}-smoke"
     summary = json.loads((folder / "summary.json").read_text())
-    assert summary["rows"] > 0 and summary["table"]
+    assert summary["rows"] and summary["table"] and not summary["missing"]
     assert len(summary["comparison"]) == len(load_recipe(name).expected)
     assert all(e["verdict"] != "missing" for e in summary["comparison"])
     assert (folder / "figure.png").stat().st_size > 10_000
     assert "Comparison with the paper" in (folder / "report.md").read_text()
+
+
+def test_a_recorded_reproduction_is_rebuilt_from_its_runs_files(data_root, tmp_path):
+    """The page's numbers are recomputed from the committed results file of every run: same
+    table and verdicts as the console report, and a changed file changes the page."""
+    from metabnn.reproduce.docs import recorded
+    from metabnn.reproduce.run import record, reproduce
+
+    summary = reproduce("table1", scale="smoke", seeds=2, out=tmp_path / "runs",
+                        data_root=str(data_root), device="cpu", log=lambda s: None)
+    assert summary["provenance"]["runs"] == 8 and not summary["missing"]
+    assert summary["call"]["seeds"] == [0, 1] and summary["call"]["elapsed_s"] is not None
+    # the checkout under test may have uncommitted changes; recording needs a clean commit
+    path = Path(summary["folder"]) / "summary.json"
+    body = json.loads(path.read_text())
+    body["provenance"]["commits"] = ["a" * 40]
+    path.write_text(json.dumps(body))
+    target = record(summary["folder"], docs=tmp_path / "docs")
+    assert sorted(p.stem for p in (target / "runs").glob("*.json")) == sorted(
+        r["stamp"] for r in summary["rows"])
+    again = recorded(tmp_path / "docs", "table1", "smoke")
+    assert again["table"] == summary["table"] and again["rows"] == summary["rows"]
+    assert [e["verdict"] for e in again["comparison"]] == [
+        e["verdict"] for e in summary["comparison"]]
+    # a run's file edited: the rebuilt table follows the files
+    run = sorted((target / "runs").glob("*.json"))[0]
+    data = json.loads(run.read_text())
+    data["metrics"]["average_accuracy"] = 0.999
+    run.write_text(json.dumps(data))
+    assert recorded(tmp_path / "docs", "table1", "smoke")["table"] != summary["table"]
+    # a run's file removed: the page says which planned run is missing
+    run.unlink()
+    assert len(recorded(tmp_path / "docs", "table1", "smoke")["missing"]) == 1
+
+
+@pytest.mark.parametrize(("change", "message"), [
+    (lambda s: s["provenance"]["fingerprints"].update({"bbbbbbbbbbbb": 1}),
+     "runs made by 2 code fingerprints"),
+    (lambda s: s.update(stale=["abc"]), "1 stale run(s) (made by other code)"),
+    (lambda s: s.update(missing=["seed=2"]), "1 planned run(s) missing"),
+    (lambda s: s["provenance"].update(commits=["a" * 40 + "-dirty"]),
+     "runs made from uncommitted code"),
+])
+def test_record_refuses_what_cannot_be_cited(tmp_path, change, message):
+    from metabnn.reproduce.run import record
+
+    summary = {"recipe": "fig2", "scale": "quick", "missing": [], "stale": [], "files": [],
+               "call": {}, "figure": None,
+               "provenance": {"fingerprints": {"aaaaaaaaaaaa": 24}, "commits": ["a" * 40]}}
+    change(summary)
+    (tmp_path / "summary.json").write_text(json.dumps(summary))
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        record(tmp_path, docs=tmp_path / "docs")
+    assert not (tmp_path / "docs").exists()  # nothing written
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without GPU")
+def test_full_scale_on_a_cpu_needs_an_explicit_device_and_says_how_long(data_root, capsys):
+    assert main(["reproduce", "ber-tolerance", "--scale", "full", "--data-root",
+                 str(data_root)]) == 2
+    err = capsys.readouterr().err
+    assert "is the paper's protocol, meant for a GPU, and no GPU is available" in err
+    assert re.search(r"about \d+\.\d h of training \(\d[\d,]* steps at \d+ ms measured here\)",
+                     err) and "pass --device cpu to run it here anyway" in err

@@ -101,7 +101,8 @@ def test_runner_records_skips_done_and_forces(data_root, tmp_path):
     lines: list[str] = []
     again = run(config, **{**quiet, "log": lines.append})
     assert again["skipped"] is True and again["accuracy_matrix"] == first["accuracy_matrix"]
-    assert "already done, skipped" in lines[0] and len(lines) == 1  # nothing trained
+    assert "already done by this code, skipped" in lines[0] and len(lines) == 1  # no training
+    assert f"fingerprint {first['fingerprint']['id']}" in lines[0]  # its own provenance
     assert db.get(stamp(config))["attempts"] == 1
 
     forced = run(config, **quiet, force=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -92,14 +93,14 @@ def test_local_sweep_of_six_with_two_workers_records_six(local_sweep):
 def test_rerun_skips_done_and_failures_are_recorded_while_the_sweep_goes_on(local_sweep,
                                                                             data_root, capsys):
     spec, _, out, _ = local_sweep
-    again = run_sweep(spec, out_dir=out, data_root=data_root, log=lambda s: None)
+    again = run_sweep(spec, workers=2, out_dir=out, data_root=data_root, log=lambda s: None)
     assert (again["ran"], again["skipped"], again["registry"]["done"]) == (0, 6, 6)
     # one more point that fails at run time (a test set of one image: BatchNorm cannot use
     # batch statistics of one sample) next to one already done
     mixed = tiny("mixed", {"stream.test_per_task": [200, 1]}, seeds=[0],
                  base={**TINY, "optim": {"meta": 0.0}})
     lines: list[str] = []
-    summary = run_sweep(mixed, out_dir=out, data_root=data_root, log=lines.append)
+    summary = run_sweep(mixed, workers=2, out_dir=out, data_root=data_root, log=lines.append)
     assert (summary["ran"], summary["failed"], summary["skipped"]) == (1, 1, 1)
     failed = RunRegistry(out / "registry.sqlite").list(status="failed")
     assert len(failed) == 1 and "Expected more than 1 value per channel" in failed[0]["error"]
@@ -110,9 +111,16 @@ def test_rerun_skips_done_and_failures_are_recorded_while_the_sweep_goes_on(loca
         "name: mixed\nbase: {stream: {name: pmnist, tasks: 2, scenario: task, train_per_task: "
         "500}, model: {name: bnn, hidden: [32]}, train: {epochs: 1}, optim: {meta: 0.0}}\n"
         "grid: {stream.test_per_task: [200, 1]}\nseeds: [0]\n")
-    assert main(["sweep", str(yaml), "--dry-run", "--out", str(out)]) == 0
+    assert main(["sweep", str(yaml), "--dry-run", "--out", str(out), "--workers", "2"]) == 0
     printed = capsys.readouterr().out
     assert "done" in printed and "failed" in printed and "2 runs, 1 to run" in printed
+    # one worker computes on two threads, not one: another code fingerprint, the done run is
+    # stale and would rerun (--allow-stale reuses it)
+    assert main(["sweep", str(yaml), "--dry-run", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "stale" in printed and "2 runs, 2 to run" in printed
+    assert main(["sweep", str(yaml), "--dry-run", "--out", str(out), "--allow-stale"]) == 0
+    assert "2 runs, 1 to run" in capsys.readouterr().out
 
 
 @pytest.mark.slow  # ~30 s: starting Ray and its workers' torch imports
@@ -126,3 +134,24 @@ def test_ray_sweep_of_four_on_a_local_ray_records_four(data_root, tmp_path):
     assert len(rows) == 4 and {r["status"] for r in rows} == {"done"}
     assert all((tmp_path / r["stamp"] / "accuracy_matrix.png").exists() for r in rows)
     assert Path(summary["figure"]).exists()
+
+
+def test_batched_seeds_train_a_points_seeds_as_one_model_where_the_strategy_allows(
+        data_root, tmp_path):
+    """With batched seeds, meta's two seeds are one batched run (each still its own results
+    file and registry row); naive, which the batched trainer does not cover, runs as usual."""
+    spec = tiny("batched", {"strategy": ["meta", "naive"]})
+    summary = run_sweep(spec, workers=1, out_dir=tmp_path, data_root=data_root,
+                        batched_seeds=True, log=lambda s: None)
+    assert summary["done"] == 4 and summary["failed"] == 0
+    for r in expand(spec):
+        body = json.loads((tmp_path / r.stamp / "results.json").read_text())
+        if r.point["strategy"] == "meta":
+            assert body["batched"]["seeds"] == [0, 1]
+        else:
+            assert "batched" not in body
+    lines: list[str] = []
+    again = run_sweep(spec, workers=1, out_dir=tmp_path, data_root=data_root,
+                      batched_seeds=True, log=lines.append)
+    assert again["ran"] == 0 and again["skipped"] == 4
+    assert "4 runs, 4 already done by this code, running 0" in lines[0]

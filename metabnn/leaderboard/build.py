@@ -58,30 +58,38 @@ class Board:
     coverage: tuple[Coverage, ...]
 
 
-def _flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for k, v in data.items():
-        out.update(_flat(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "params"
-                   else {f"{prefix}{k}": v})
-    return out
-
-
 def _coverage(sweep_file: Path, results: list[dict[str, Any]]) -> Coverage:
     """Match the sweep's planned runs to recorded ones: every value the sweep file sets (base,
     grid point, seed) must equal the run's; what it leaves to defaults is not compared, so the
     match does not depend on the defaults of the code that builds the board."""
-    from metabnn.sweep import expand, load_sweep
+    from metabnn.sweep import expand, load_sweep, matches, planned_values
 
     spec = load_sweep(sweep_file)
-    runs = [_flat(r["config"]) for r in results]
     missing = []
     planned = expand(spec)
-    base = _flat(spec.base)
     for p in planned:
-        want = {**base, **p.point}
-        if not any(all(run.get(k) == v for k, v in want.items()) for run in runs):
+        want = planned_values(spec, p)
+        if not any(matches(want, r["config"]) for r in results):
             missing.append(" ".join(f"{k}={v}" for k, v in p.point.items()))
     return Coverage(spec.name, len(planned), len(planned) - len(missing), tuple(missing))
+
+
+def _mixed_code(results: list[dict[str, Any]]) -> list[str]:
+    """One error per table whose runs were made by more than one code (sources or library
+    versions: :data:`~metabnn.leaderboard.check.CODE_KEYS`): a table compares methods, not
+    versions of the code."""
+    from metabnn.leaderboard.check import CODE_KEYS
+
+    tables: dict[tuple[str, str], dict[tuple[Any, ...], list[str]]] = {}
+    for r in results:
+        key = (r["config"]["stream"]["name"], r["scenario"])
+        code = tuple(r["fingerprint"].get(k) for k in CODE_KEYS)
+        tables.setdefault(key, {}).setdefault(code, []).append(r["stamp"])
+    return [f"table {stream}-{scenario}: refused: its runs were made by {len(codes)} different "
+            "codes (fingerprints' sources or library versions differ): "
+            + "; ".join(f"{', '.join(stamps)}" for stamps in codes.values())
+            + " — rerun them with one code"
+            for (stream, scenario), codes in tables.items() if len(codes) > 1]
 
 
 def load_board(folder: str | os.PathLike[str]) -> Board:
@@ -104,6 +112,7 @@ def load_board(folder: str | os.PathLike[str]) -> Board:
         if path.stem != r["stamp"]:
             errors.append(f"{path}: refused: named {path.stem} but its stamp is {r['stamp']}")
         results.append(r)
+    errors += _mixed_code(results)
     if errors:
         raise CheckError("\n".join(errors))
     coverage = tuple(_coverage(folder / s, results) for s in spec.get("sweeps", []))
@@ -151,7 +160,8 @@ CSV_COLUMNS = (
     "n_seeds", "seeds", "fewer_than_3_seeds", "average_accuracy_mean", "average_accuracy_std",
     "backward_transfer_mean", "backward_transfer_std", "forgetting_mean", "forgetting_std",
     "forgetting_definition", "energy_pj_mean", "energy_pj_std", "device_writes_mean",
-    "device_writes_std", "group", "best_run", "stamps", "metabnn_version", "git_commits",
+    "device_writes_std", "group", "best_run", "stamps", "fingerprints", "metabnn_version",
+    "git_commits",
     "torch_version", "avalanche_version", "devices", "dates",
 )
 
@@ -177,7 +187,8 @@ def csv_text(rows: list[Row]) -> str:
             " ".join(map(str, r.seeds)), str(len(r.seeds) < MIN_SEEDS).lower(),
             *_stat(r.accuracy, ".6f"), *_stat(r.bwt, ".6f"), *_stat(r.forgetting, ".6f"),
             r.forgetting_definition, *_stat(r.energy_pj, ".6g"), *_stat(r.device_writes, ".6g"),
-            r.group, r.best, " ".join(p.stamps), " ".join(p.metabnn), " ".join(p.commits),
+            r.group, r.best, " ".join(p.stamps), " ".join(p.fingerprints), " ".join(p.metabnn),
+            " ".join(p.commits),
             " ".join(p.torch), " ".join(p.avalanche), " | ".join(p.devices), " ".join(p.dates),
         ])
     return buf.getvalue()

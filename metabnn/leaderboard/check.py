@@ -15,7 +15,13 @@ file) is refused by its bytes, and nothing is ever unpickled or evaluated; ``NaN
   :mod:`metabnn.metrics` recomputes from it (absolute tolerance :data:`TOLERANCE`: JSON round
   trips floats exactly, so any difference is an edit);
 * the per-epoch curves: well formed, ending on the matrix's last row;
-* provenance: metabnn, torch and Avalanche versions, the git commit, the device and the date.
+* provenance: metabnn, torch and Avalanche versions, the git commit (a ``-dirty`` one is
+  refused: no commit can regenerate the result), the device, the date, and the code fingerprint
+  (:mod:`metabnn.fingerprint`), whose id must be the hash of its fields.
+
+With ``against`` (the CLI's ``check`` passes this checkout's fingerprint), a file made by other
+code — other sources or library versions; the thread count and device are how it ran, not which
+code — is refused too: :func:`same_code`.
 """
 
 from __future__ import annotations
@@ -29,9 +35,11 @@ from pathlib import Path
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
+from metabnn.fingerprint import fingerprint_id
 from metabnn.metrics import joint_summary, stream_summary, summarize
 
-__all__ = ["TOLERANCE", "REQUIRED", "check_results", "check_file", "CheckError"]
+__all__ = ["TOLERANCE", "REQUIRED", "CODE_KEYS", "check_results", "check_file", "same_code",
+           "CheckError"]
 
 TOLERANCE = 1e-9
 """Largest accepted |reported - recomputed| of a metric (accuracies are fractions)."""
@@ -40,10 +48,15 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
     "stamp": str, "config": dict, "seed": int, "scenario": str, "boundaries": bool,
     "strategy": dict, "accuracy_matrix": list, "metrics": dict, "versions": dict,
     "git_commit": str, "device": str, "date": str, "wall_time_s": (int, float), "curves": list,
+    "fingerprint": dict,
 }
 """Keys every results file must have, with their JSON types."""
 
 _VERSIONS = ("metabnn", "torch", "avalanche-lib")
+_FINGERPRINT_KEYS = {"id", "sources", "torch", "avalanche-lib", "numpy", "device", "threads",
+                     "kernels"}
+CODE_KEYS = ("sources", "torch", "avalanche-lib", "numpy")
+"""The fingerprint fields that say which code made a result (the rest say how it ran)."""
 _PICKLE = b"\x80"  # the PROTO opcode every pickle of protocol 2 or later starts with
 
 
@@ -138,8 +151,14 @@ def _provenance(results: dict[str, Any]) -> list[str]:
     for key in _VERSIONS:
         if not isinstance(versions.get(key), str) or not versions[key]:
             reasons.append(f"versions.{key}: missing")
-    if not re.fullmatch(r"[0-9a-f]{40}(-dirty)?", results["git_commit"]):
+    if results["git_commit"].endswith("-dirty"):
+        reasons.append(f"git_commit: {results['git_commit'][:12]}-dirty: made from uncommitted "
+                       "code that no commit can regenerate (commit, then rerun)")
+    elif not re.fullmatch(r"[0-9a-f]{40}", results["git_commit"]):
         reasons.append(f"git_commit: {results['git_commit']!r} is not a 40-hex commit")
+    fp = results["fingerprint"]
+    if set(fp) != _FINGERPRINT_KEYS or fp.get("id") != fingerprint_id(fp):
+        reasons.append("fingerprint: malformed (its fields, or an id that is not their hash)")
     if not results["device"]:
         reasons.append("device: empty")
     try:
@@ -201,8 +220,18 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a number JSON allows")
 
 
-def check_file(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """The checked results of ``path``; :class:`CheckError` naming the file and the reasons."""
+def same_code(a: dict[str, Any], b: dict[str, Any]) -> str | None:
+    """``None`` when two fingerprints name the same code (:data:`CODE_KEYS`), else what
+    differs, in words."""
+    diff = [k if k == "sources" else f"{k} {a.get(k)} vs {b.get(k)}" for k in CODE_KEYS
+            if a.get(k) != b.get(k)]
+    return ", ".join(diff) or None
+
+
+def check_file(path: str | os.PathLike[str], against: dict[str, Any] | None = None
+               ) -> dict[str, Any]:
+    """The checked results of ``path``; :class:`CheckError` naming the file and the reasons.
+    ``against``: a code fingerprint the file's must match (:func:`same_code`)."""
     path = Path(path)
     try:
         raw = path.read_bytes()
@@ -216,6 +245,12 @@ def check_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     except (UnicodeDecodeError, ValueError) as err:
         raise CheckError(f"{path}: refused: not UTF-8 JSON ({err})") from None
     reasons = check_results(results)
+    if not reasons and against is not None:
+        differs = same_code(results["fingerprint"], against)
+        if differs:
+            reasons.append(f"fingerprint: {results['fingerprint']['id']} was made by other code "
+                           f"than this checkout's ({against['id']}: {differs} differ); rerun "
+                           "it with this code")
     if reasons:
         raise CheckError(f"{path}: refused: " + "; ".join(reasons))
     return results

@@ -31,7 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     check = sub.add_parser(
         "check", help="validate results files before they enter a board",
         description="Check results files: schema, types and ranges, the metrics recomputed "
-        "from the accuracy matrix, the config stamp, provenance. Reads JSON only; never "
+        "from the accuracy matrix, the config stamp, provenance, and that this checkout's code "
+        "made it (the code fingerprint's sources and library versions). Reads JSON only; never "
         "unpickles. Exit 1 if any file is refused.")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="results files")
 
@@ -41,10 +42,13 @@ def main(args: argparse.Namespace) -> int:
     from metabnn.leaderboard.check import CheckError, check_file
 
     if args.leaderboard_command == "check":
+        from metabnn.fingerprint import code_fingerprint
+
+        current = code_fingerprint()
         refused = 0
         for path in args.files:
             try:
-                check_file(path)
+                check_file(path, against=current)
                 print(f"accepted {path}")
             except CheckError as err:
                 refused += 1

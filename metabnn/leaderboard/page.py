@@ -116,7 +116,8 @@ def _num(s: Stat | None) -> str:
 
 def _hover(row: Row) -> str:
     p = row.provenance
-    return (f"runs {' '.join(p.stamps)} | metabnn {', '.join(p.metabnn)} | commit "
+    return (f"runs {' '.join(p.stamps)} | code {', '.join(dict.fromkeys(p.fingerprints))} | "
+            f"metabnn {', '.join(p.metabnn)} | commit "
             f"{', '.join(c[:12] for c in p.commits)} | torch {', '.join(p.torch)} | avalanche "
             f"{', '.join(p.avalanche)} | {'; '.join(p.devices)} | {', '.join(p.dates)}")
 
@@ -129,7 +130,10 @@ def _details(row: Row, results: dict[str, dict[str, Any]]) -> str:
             for s, seed, d in zip(p.stamps, row.seeds, p.dates))),
         ("group", f"<code>{_e(row.group)}</code> (stamp of the config without its seed)"),
         ("hyperparameters", f"<code>{_e(fmt_hyperparameters(row))}</code>"),
-        ("tasks", _e(row.tasks)), ("metabnn", _e(", ".join(p.metabnn))),
+        ("tasks", _e(row.tasks)),
+        ("code fingerprint", "<br>".join(f"<code>{_e(f)}</code>"
+                                         for f in dict.fromkeys(p.fingerprints))),
+        ("metabnn", _e(", ".join(p.metabnn))),
         ("commit", "<br>".join(f"<code>{_e(c)}</code>" for c in p.commits)),
         ("torch", _e(", ".join(p.torch))), ("avalanche-lib", _e(", ".join(p.avalanche))),
         ("device", _e("; ".join(p.devices))), ("forgetting", _e(row.forgetting_definition)),

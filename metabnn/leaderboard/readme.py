@@ -42,15 +42,15 @@ def _table(rows: list[Row]) -> list[str]:
 
 
 def _provenance(rows: list[Row]) -> list[str]:
-    lines = ["| # | strategy | group | runs (config stamps, by seed) | metabnn | commit | "
-             "torch | avalanche | device | dates (UTC) |", "|" + "---|" * 10]
+    lines = ["| # | strategy | group | runs (config stamps, by seed) | code fingerprint | "
+             "metabnn | commit | torch | avalanche | device | dates (UTC) |", "|" + "---|" * 11]
     for rank, r in enumerate(rows, start=1):
         p = r.provenance
         lines.append("| " + " | ".join(_cell(c) for c in (
             str(rank), r.strategy, f"`{r.group}`",
             " ".join(f"`{s}`" + ("\\*" if s == r.best else "") for s in p.stamps),
-            ", ".join(p.metabnn), ", ".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "")
-                                            for c in p.commits),
+            ", ".join(f"`{f}`" for f in dict.fromkeys(p.fingerprints)), ", ".join(p.metabnn),
+            ", ".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "") for c in p.commits),
             ", ".join(p.torch), ", ".join(p.avalanche), "; ".join(p.devices),
             ", ".join(d[:10] for d in sorted(set(p.dates))))) + " |")
     return lines

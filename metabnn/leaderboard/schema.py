@@ -66,6 +66,8 @@ class Provenance:
     """metabnn versions (distinct, sorted)"""
     commits: tuple[str, ...]
     """git commits of the source trees the runs ran from (``-dirty``: uncommitted changes)"""
+    fingerprints: tuple[str, ...]
+    """code fingerprint ids of the runs (:mod:`metabnn.fingerprint`), in seed order"""
     torch: tuple[str, ...]
     avalanche: tuple[str, ...]
     devices: tuple[str, ...]
@@ -176,6 +178,7 @@ def _row(runs: list[dict[str, Any]]) -> Row:
             stamps=tuple(r["stamp"] for r in runs),
             metabnn=tuple(sorted({str(v.get("metabnn")) for v in versions})),
             commits=tuple(sorted({str(r["git_commit"]) for r in runs})),
+            fingerprints=tuple(str(r["fingerprint"]["id"]) for r in runs),
             torch=tuple(sorted({str(v.get("torch")) for v in versions})),
             avalanche=tuple(sorted({str(v.get("avalanche-lib")) for v in versions})),
             devices=tuple(sorted({str(r["device"]) for r in runs})),

@@ -11,10 +11,14 @@ metrics) or one per (training, BER, seed) (kind ``ber``). Metric names:
 * ``R:i:j`` — :math:`R_{ij}`, task j's accuracy after experience i;
 * kind ``ber``: ``accuracy`` and ``e_write_pj`` (the cell's programming energy at that BER).
 
-A claim is checked on the mean over the rows its ``where`` selects (all seeds): with a
-``band`` for the scale, *match* when the mean lies in it; with ``versus``, *match* when the mean
-exceeds the mean of the other selection by at least ``margin``. Anything else *differs*, and
-the table says by how much.
+A claim is checked on the seeds of the rows its ``where`` selects, with a 95 % interval
+(:mod:`metabnn.stats`): with a ``band`` for the scale, the Student's t interval of the mean must
+lie inside the band for **match** and wholly outside it for **differs**; with ``versus``, the
+interval of the difference of the two means (Welch's t for two selections of runs, paired t for
+two metrics of the same runs) must lie at or above ``margin`` for **match** and wholly below it
+for **differs**. Anything else, including a single seed on either side, is **inconclusive**.
+Accuracies are shown in percent, BWT and forgetting (and every difference of accuracies) in
+percentage points.
 """
 
 from __future__ import annotations
@@ -23,8 +27,18 @@ import statistics
 from collections.abc import Sequence
 from typing import Any
 
+from metabnn.stats import (
+    Summary,
+    describe,
+    format_mean_sd,
+    mean_interval,
+    paired_interval,
+    verdict,
+    welch_interval,
+)
+
 __all__ = ["metric_value", "select", "mean_of", "summary_table", "compare", "markdown",
-           "is_fraction"]
+           "is_fraction", "unit_of", "column_name"]
 
 
 def metric_value(results: dict[str, Any], name: str) -> float | None:
@@ -61,7 +75,7 @@ def _test_images(results: dict[str, Any]) -> int:
 def is_fraction(metric: str) -> bool:
     """Accuracy-like metrics are fractions, shown in percent."""
     return ("accuracy" in metric or metric.startswith("R:")
-            or metric in ("bwt", "forgetting", "average_forgetting"))
+            or metric in ("bwt", "backward_transfer", "forgetting", "average_forgetting"))
 
 
 def _fmt(metric: str, value: float | None, unit: str | None = None) -> str:
@@ -113,10 +127,30 @@ def short_key(key: str) -> str:
     return parents[-1] if leaf == "name" and parents else leaf
 
 
+def unit_of(metric: str, unit: str | None = None) -> str:
+    """The unit a metric is shown in: ``%`` for accuracies, ``points`` for BWT and forgetting
+    (both percentage points of accuracy), else the claim's ``unit`` (or none)."""
+    if is_fraction(metric):
+        return "%" if "accuracy" in metric or metric.startswith("R:") else "points"
+    return unit or ""
+
+
+def column_name(metric: str, unit: str | None = None) -> str:
+    """A table header: the metric and its unit, e.g. ``backward_transfer (points)``."""
+    u = unit_of(metric, unit)
+    return f"{metric} ({u})" if u else metric
+
+
+def _values(rows: Sequence[dict[str, Any]], metric: str) -> list[float]:
+    return [float(r[metric]) for r in rows if r.get(metric) is not None]
+
+
 def summary_table(rows: Sequence[dict[str, Any]], keys: Sequence[str],
                   metrics: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per distinct value of ``keys`` (first-seen order): each metric's mean, sample
-    std and n over the seeds, formatted (``"96.81 ± 0.12"``; percent for fractions)."""
+    """One row per distinct value of ``keys`` (first-seen order): each metric's mean and sample
+    standard deviation over the seeds (``"96.81 ± 0.12"``, percent or points for fractions;
+    ``"± n/a"`` for one seed), the number of seeds ``n`` and the code fingerprints of the runs
+    (``code``). Columns are named with their units (:func:`column_name`)."""
     groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for r in rows:
         groups.setdefault(tuple(_label(r.get(k)) for k in keys), []).append(r)
@@ -125,74 +159,99 @@ def summary_table(rows: Sequence[dict[str, Any]], keys: Sequence[str],
         out: dict[str, Any] = dict(zip(keys, labels))
         n = 0
         for metric in metrics:
-            values = [m[metric] for m in members if m.get(metric) is not None]
+            values = _values(members, metric)
             n = max(n, len(values))
-            if not values:
-                out[metric] = "—"
-                continue
             scale = 100 if is_fraction(metric) else 1
-            mean = scale * statistics.fmean(values)
-            std = scale * statistics.stdev(values) if len(values) > 1 else 0.0
-            out[metric] = f"{mean:.2f} ± {std:.2f}" if scale == 100 else f"{mean:.4g} ± {std:.2g}"
+            out[column_name(metric)] = format_mean_sd(describe(values), scale) if scale == 100 \
+                else _fmt_num(describe(values))
         out["n"] = n
+        out["code"] = " ".join(sorted({str(m.get("fingerprint")) for m in members}))
         table.append(out)
     return table
 
 
+def _fmt_num(s: Summary | None) -> str:
+    if s is None:
+        return "—"
+    return f"{s.mean:.4g} ± {'n/a' if s.sd is None else f'{s.sd:.2g}'}"
+
+
+def _signed(x: float) -> str:
+    return f"{x:+.2f}"
+
+
 def compare(expected: Sequence[dict[str, Any]], rows: Sequence[dict[str, Any]], scale: str
             ) -> list[dict[str, Any]]:
-    """Each expected value or claim, our number, and the verdict (see the module docstring)."""
+    """Each expected value or claim, our mean ± sd over seeds, the effect's 95 % interval and
+    the verdict (:func:`metabnn.stats.verdict`; see the module docstring)."""
     out = []
     for claim in expected:
         metric = claim["metric"]
         where = claim.get("where") or {}
-        ours, n = mean_of(rows, where, metric)
+        mine = select(rows, where)
+        values = _values(mine, metric)
+        ours = describe(values)
         paper = claim.get("paper")
+        k = 100 if is_fraction(metric) else 1
+        unit = " points" if is_fraction(metric) else (" " + claim.get("unit", "")).rstrip()
         entry: dict[str, Any] = {
             "claim": claim["claim"], "source": claim["source"], "metric": metric,
-            "where": where, "ours": ours, "n": n, "paper": paper,
+            "where": where, "ours": None if ours is None else ours.mean,
+            "sd": None if ours is None else ours.sd, "n": len(values), "paper": paper,
             "paper_text": _fmt(metric, paper, claim.get("unit")) if paper is not None else "—",
+            "ours_text": "—" if ours is None else (
+                f"{format_mean_sd(ours, k)}{'%' if k == 100 else ''} (n={ours.n})"),
         }
-        scale_pct = 100 if is_fraction(metric) else 1
-        unit = " points" if is_fraction(metric) else (" " + claim.get("unit", "")).rstrip()
         if ours is None:
-            entry.update(verdict="missing", detail="no run measured it", ours_text="—")
+            entry.update(verdict="missing", detail="no run measured it")
             out.append(entry)
             continue
-        entry["ours_text"] = _fmt(metric, ours, claim.get("unit"))
         if "versus" in claim:
             other_metric = claim["versus"].get("metric", metric)
-            other, _ = mean_of(rows, claim["versus"].get("where", where), other_metric)
+            other_where = claim["versus"].get("where", where)
+            theirs = select(rows, other_where)
             margin = float(claim["versus"].get("margin", 0.0))
-            if other is None:
+            other_values = _values(theirs, other_metric)
+            if not other_values:
                 entry.update(verdict="missing", detail="the comparison runs are missing")
+                out.append(entry)
+                continue
+            stamps = [r.get("stamp") for r in mine]
+            same_runs = None not in stamps and stamps == [r.get("stamp") for r in theirs]
+            if same_runs and len(values) == len(other_values):
+                interval, method = paired_interval(values, other_values), "paired t"
             else:
-                gap = ours - other
-                ok = gap >= margin - 1e-9  # a gap equal to the margin passes
-                entry.update(
-                    versus=other, verdict="match" if ok else "differs",
-                    detail=f"{'+' if gap >= 0 else ''}{scale_pct * gap:.2f}{unit} against "
-                           f"{(other_metric + ' of ') if other_metric != metric else ''}"
-                           f"{_where_text(claim['versus'].get('where', where))} "
-                           f"({_fmt(metric, other)}); "
-                           f"claim needs >= {scale_pct * margin:g}{unit}")
+                interval, method = welch_interval(values, other_values), "Welch's t"
+            other_mean = statistics.fmean(other_values)
+            gap = statistics.fmean(values) - other_mean
+            result = verdict(interval, margin=margin)
+            ci = ("no interval: needs >= 2 seeds on each side" if interval is None else
+                  f"95% CI [{_signed(k * interval[0])}, {_signed(k * interval[1])}] "
+                  f"({method}, n={len(values)} vs {len(other_values)})")
+            entry.update(
+                versus=other_mean, effect=gap, interval=interval,
+                verdict=result, method=method,
+                detail=f"{_signed(k * gap)}{unit} against "
+                       f"{(other_metric + ' of ') if other_metric != metric else ''}"
+                       f"{_where_text(other_where)} ({_fmt(metric, other_mean)})"
+                       f", {ci}; claim needs >= {k * margin:+g}{unit}")
         else:
             band = (claim.get("band") or {}).get(scale)
+            off_paper = (f"; {k * (ours.mean - paper):+.2f}{unit} from the paper"
+                         if paper is not None else "")
             if band is None:
                 entry.update(verdict="not checked",
-                             detail=f"no band at the {scale} scale"
-                             + (f"; {scale_pct * (ours - paper):+.2f}{unit} from the paper"
-                                if paper is not None else ""))
-            else:
-                lo, hi = float(band[0]), float(band[1])
-                ok = lo <= ours <= hi
-                off = 0.0 if ok else (ours - lo if ours < lo else ours - hi)
-                detail = f"band [{_fmt(metric, lo)}, {_fmt(metric, hi)}]"
-                if not ok:
-                    detail += f", outside by {scale_pct * off:+.2f}{unit}"
-                if paper is not None:
-                    detail += f"; {scale_pct * (ours - paper):+.2f}{unit} from the paper"
-                entry.update(verdict="match" if ok else "differs", detail=detail, band=[lo, hi])
+                             detail=f"no band at the {scale} scale{off_paper}")
+                out.append(entry)
+                continue
+            lo, hi = float(band[0]), float(band[1])
+            interval = mean_interval(values)
+            ci = ("no interval: needs >= 2 seeds" if interval is None else
+                  f"95% CI [{k * interval[0]:.2f}, {k * interval[1]:.2f}] (t, n={ours.n})")
+            entry.update(verdict=verdict(interval, band=(lo, hi)), band=[lo, hi],
+                         interval=interval, effect=ours.mean, method="t",
+                         detail=f"band [{_fmt(metric, lo)}, {_fmt(metric, hi)}], {ci}"
+                                f"{off_paper}")
         out.append(entry)
     return out
 

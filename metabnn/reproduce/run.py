@@ -1,35 +1,36 @@
 """``metabnn reproduce NAME``: run a recipe through the ordinary machinery, then report.
 
 Kind ``runs``: the recipe's sweep goes through :func:`metabnn.sweep.run_sweep` (so every run is
-an ordinary, registry-recorded ``metabnn run``, skipped when already done); kind ``ber``:
-:func:`hardware.sweep_ber.sweep_ber` once per seed. Then the rows (:mod:`.report`), the figure
-(:mod:`.figures`), the table, the comparison with the paper, all in
-``<out>/reproductions/<name>-<scale>/``: ``summary.json``, ``report.md``, ``table.csv``,
-``comparison.csv`` and ``figure.{png,svg}``.
+an ordinary, registry-recorded ``metabnn run``, reused only when done by this code: same code
+fingerprint, :mod:`metabnn.fingerprint`); kind ``ber``: :func:`hardware.sweep_ber.sweep_ber` once
+per seed (a seed's ``sweep_ber.json`` made by this code is reused). Then the summary of
+:func:`metabnn.reproduce.assemble.assemble` from the runs' own results files, the figure, the
+tables and the comparison with the paper, in ``<out>/reproductions/<name>-<scale>/``:
+``summary.json``, ``report.md``, ``rows.csv``, ``table.csv``, ``comparison.csv`` and
+``figure.{png,svg}``. :func:`record` copies the runs' results files into
+``docs/reproductions/<name>-<scale>/`` for the generated page (:mod:`metabnn.reproduce.docs`).
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from metabnn.config import ConfigError
+from metabnn.reproduce.assemble import assemble, ber_config_of, render
 from metabnn.reproduce.recipe import BerPlan, Recipe, load_recipe, resolve
-from metabnn.reproduce.report import (
-    compare,
-    comparison_markdown,
-    markdown,
-    metric_value,
-    short_key,
-    summary_table,
-)
+from metabnn.reproduce.report import short_key
 
-__all__ = ["reproduce", "record", "command_of", "run_count"]
+__all__ = ["reproduce", "record", "command_of", "run_count", "DEFAULT_SEEDS"]
+
+DEFAULT_SEEDS = 3
+"""Seeds a reproduction runs unless told otherwise (``--seeds``): a claim needs an interval."""
 
 
 def command_of(name: str, scale: str, seeds: int | None = None) -> str:
@@ -37,71 +38,70 @@ def command_of(name: str, scale: str, seeds: int | None = None) -> str:
     return f"metabnn reproduce {name} --scale {scale}" + (f" --seeds {seeds}" if seeds else "")
 
 
-def _metrics_wanted(recipe: Recipe) -> list[str]:
-    report = recipe.report
-    names = [*report.get("metrics", []), report.get("y", "average_accuracy"),
-             *(c["metric"] for c in recipe.expected)]
-    return list(dict.fromkeys(names))
-
-
-def _run_rows(recipe: Recipe, spec: Any, *, out: Path, data_root: str | None, device: str,
-              workers: int, force: bool, log: Callable[[str], Any]
-              ) -> tuple[list[dict[str, Any]], dict[tuple[Any, ...], list[dict[str, Any]]], int]:
+def _run_results(plan: Any, *, out: Path, data_root: str | None, device: str, workers: int,
+                 force: bool, allow_stale: bool, batched_seeds: bool,
+                 log: Callable[[str], Any]) -> tuple[list[dict[str, Any]], int]:
+    """Run the sweep; the results of its done runs (stale ones marked) and how many ran."""
     from metabnn.runner import validate
     from metabnn.runs import RunRegistry, default_registry_path
-    from metabnn.sweep import expand, run_sweep
+    from metabnn.sweep import _threads, classify, expand, run_sweep
 
-    summary = run_sweep(spec, workers=workers, out_dir=out, data_root=data_root, device=device,
-                        force=force, log=log)
+    summary = run_sweep(plan, workers=workers, out_dir=out, data_root=data_root, device=device,
+                        force=force, allow_stale=allow_stale, batched_seeds=batched_seeds,
+                        log=log)
     if summary["failed"]:
-        log(f"{summary['failed']} run(s) failed: `metabnn runs --sweep {spec.name}` lists them;"
+        log(f"{summary['failed']} run(s) failed: `metabnn runs --sweep {plan.name}` lists them;"
             " the report covers the runs that finished")
     db = RunRegistry(default_registry_path(out))
-    metrics = _metrics_wanted(recipe)
-    panels_keys = recipe.report.get("panels") or [k for k, _ in spec.grid]
-    rows, panels = [], {}
-    for r in expand(spec, validate):
+    runs = expand(plan, validate)
+    state = classify(runs, db, device, threads=_threads(workers), allow_stale=True,
+                     batched_seeds=batched_seeds)
+    results = []
+    for r in runs:
         entry = db.get(r.stamp)
         if entry is None or entry["status"] != "done" or not entry["results_path"]:
             continue
-        with open(entry["results_path"]) as fh:
-            results = json.load(fh)
-        row = {**r.point, "stamp": r.stamp, "wall_time_s": results.get("wall_time_s")}
-        if "model.hidden" in r.point:  # the x axis of width sweeps (Fig. 3)
-            row["width"] = r.point["model.hidden"][0]
-        row.update({m: metric_value(results, m) for m in metrics})
-        rows.append(row)
-        panels.setdefault(tuple(str(r.point.get(k)) for k in panels_keys), []).append(results)
-    return rows, panels, summary["ran"]
+        body = json.loads(Path(entry["results_path"]).read_text())
+        body["path"] = entry["results_path"]
+        if state[r.stamp] == "stale-reused":
+            body["stale"] = True  # in memory only: record() refuses it
+        results.append(body)
+    return results, summary["ran"]
 
 
-def _ber_rows(plan: BerPlan, *, folder: Path, data_root: str | None,
-              log: Callable[[str], Any]) -> list[dict[str, Any]]:
+def _ber_results(plan: BerPlan, *, folder: Path, data_root: str | None, force: bool,
+                 allow_stale: bool, log: Callable[[str], Any]
+                 ) -> tuple[list[dict[str, Any]], int]:
+    """Each seed's ``sweep_ber.json``: reused when made by this code for the same config."""
     import dataclasses
 
     from hardware.sweep_ber import sweep_ber
+    from metabnn.fingerprint import code_fingerprint, fingerprint_diff
 
-    cell = None
-    if plan.cell != "ideal":
-        from hardware.registry import HARDWARE
-
-        cell = HARDWARE.get(plan.cell)()
-    rows = []
+    current = code_fingerprint("cpu")
+    results, ran = [], 0
     for seed in plan.seeds:
-        config = dataclasses.replace(plan.config, seed=seed)
-        sweep_ber(config, data_root=data_root, out=folder / f"seed{seed}", log=log)
-        with open(folder / f"seed{seed}" / "sweep_ber.csv") as fh:
-            raw = list(csv.DictReader(fh))
-        for training in dict.fromkeys(r["training"] for r in raw):
-            for ber in config.bers:
-                accs = [float(r["accuracy"]) for r in raw
-                        if r["training"] == training and float(r["ber"]) == ber]
-                row = {"training": training, "ber": ber, "seed": seed,
-                       "accuracy": sum(accs) / len(accs)}
-                if cell is not None:
-                    row["e_write_pj"] = cell.energy_at_ber(ber) if ber > 0 else None
-                rows.append(row)
-    return rows
+        path = folder / f"seed{seed}" / "sweep_ber.json"
+        try:
+            done = json.loads(path.read_text()) if path.exists() and not force else None
+        except ValueError:
+            done = None
+        if isinstance(done, dict) and done.get("config") == ber_config_of(plan, seed):
+            old = done.get("fingerprint")
+            if isinstance(old, dict) and old.get("id") == current["id"]:
+                log(f"seed {seed}: already done by this code, reused: {path}")
+                results.append({**done, "path": str(path)})
+                continue
+            if allow_stale:
+                log(f"seed {seed}: STALE result reused (--allow-stale): made by other code "
+                    f"({fingerprint_diff(old, current)}): {path}")
+                results.append({**done, "path": str(path), "stale": True})
+                continue
+        sweep_ber(dataclasses.replace(plan.config, seed=seed), data_root=data_root,
+                  out=path.parent, log=log)
+        ran += 1
+        results.append({**json.loads(path.read_text()), "path": str(path)})
+    return results, ran
 
 
 def _figure(recipe: Recipe, scale: str, rows: list[dict[str, Any]],
@@ -141,56 +141,68 @@ def _write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def reproduce(name: str, *, scale: str = "quick", seeds: int | None = None,
-              out: str | Path = "runs", data_root: str | None = None, device: str = "cpu",
-              workers: int | None = None, force: bool = False,
-              log: Callable[[str], Any] = print) -> dict[str, Any]:
-    """Run recipe ``name`` at ``scale`` and write its report; returns the summary."""
-    from metabnn.results import provenance, write_json_atomic
+              out: str | Path = "runs", data_root: str | None = None, device: str = "auto",
+              workers: int | None = None, force: bool = False, allow_stale: bool = False,
+              batched_seeds: bool | None = None, log: Callable[[str], Any] = print
+              ) -> dict[str, Any]:
+    """Run recipe ``name`` at ``scale`` with ``seeds`` seeds (default :data:`DEFAULT_SEEDS`)
+    and write its report; returns the summary (with ``folder`` and the runs' ``files``).
+
+    ``batched_seeds``: train a point's seeds as one batched model where the strategy allows
+    (:mod:`metabnn.multiseed`); default: on a GPU only (on a CPU, separate runs side by side
+    use the cores as well).
+    """
+    from metabnn.results import device_name, write_json_atomic
+    from metabnn.runner import resolve_device
+    from metabnn.sweep import usable_cpus
 
     recipe = load_recipe(name)
+    seeds = seeds or DEFAULT_SEEDS
     plan = resolve(recipe, scale, seeds=seeds)
+    dev = resolve_device(device)
+    if batched_seeds is None:
+        batched_seeds = dev.type == "cuda"
     out = Path(out)
     folder = out / "reproductions" / f"{recipe.name}-{scale}"
     folder.mkdir(parents=True, exist_ok=True)
-    log(f"reproduce {recipe.name} ({scale}): {recipe.title}")
+    log(f"reproduce {recipe.name} ({scale}, seeds {', '.join(map(str, plan.seeds))}): "
+        f"{recipe.title}")
     log(f"protocol: {recipe.protocol_of(scale)}")
     start = time.perf_counter()
-    panels: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
-    ran = None
     if isinstance(plan, BerPlan):
-        rows = _ber_rows(plan, folder=folder, data_root=data_root, log=log)
-        n_runs = 2 * len(plan.seeds)
+        workers = 1
+        results, ran = _ber_results(plan, folder=folder, data_root=data_root, force=force,
+                                    allow_stale=allow_stale, log=log)
+        planned = len(plan.seeds)
     else:
-        workers = workers or max(1, min(os.cpu_count() or 1, run_count(plan)))
-        rows, panels, ran = _run_rows(recipe, plan, out=out, data_root=data_root,
-                                      device=device, workers=workers, force=force, log=log)
-        n_runs = run_count(plan)
-    wall = time.perf_counter() - start
-    previous = folder / "summary.json"
-    if ran == 0 and previous.exists():  # every run was done: the report is regenerated, and
-        before = json.loads(previous.read_text())  # the time is that of the call that ran them
-        if before.get("runs") == n_runs:
-            wall = before["wall_time_s"]
-            log(f"all {n_runs} runs were done: report regenerated; wall time of the call that "
-                f"ran them: {wall / 60:.1f} min")
-    figure = _figure(recipe, scale, rows, panels, folder)
-    keys = recipe.report.get("rows") or ([k for k, _ in plan.grid] if not isinstance(
-        plan, BerPlan) else ["training", "ber"])
-    metrics = recipe.report.get("metrics") or [recipe.report.get("y", "average_accuracy")]
-    table = summary_table(rows, keys, metrics)
-    comparison = compare(recipe.expected, rows, scale)
-    summary = {
-        "recipe": recipe.name, "title": recipe.title, "paper": recipe.paper, "scale": scale,
-        "protocol": recipe.protocol_of(scale), "command": command_of(recipe.name, scale, seeds),
-        "runs": n_runs, "rows": len(rows), "wall_time_s": round(wall, 1),
-        "table": table, "table_columns": [*keys, *metrics, "n"], "comparison": comparison,
-        "figure": Path(figure).name if figure else None, **provenance(device),
-    }
+        planned = run_count(plan)
+        workers = workers or max(1, min(usable_cpus(), planned))
+        results, ran = _run_results(plan, out=out, data_root=data_root, device=str(dev),
+                                    workers=workers, force=force, allow_stale=allow_stale,
+                                    batched_seeds=batched_seeds, log=log)
+    elapsed = time.perf_counter() - start
+    call = {"command": command_of(recipe.name, scale, seeds), "seeds": list(plan.seeds),
+            "workers": workers, "device": device_name(dev),
+            # the elapsed time means something only when this call ran every run
+            "elapsed_s": round(elapsed, 1) if ran == planned else None,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    if ran < planned:
+        log(f"{planned - ran} of {planned} runs were reused: the elapsed time is not reported; "
+            "the run time is the runs' own, summed")
+    summary = assemble(recipe, scale, plan, results, call)
+    panels = summary.pop("panels")
+    figure = _figure(recipe, scale, summary["rows"], panels, folder)
+    summary["figure"] = Path(figure).name if figure else None
+    summary["files"] = [r["path"] for r in results]
+    summary["stale"] = [r.get("stamp") or r["path"] for r in results if r.get("stale")]
     write_json_atomic(folder / "summary.json", summary)
-    _write_csv(folder / "rows.csv", rows)
-    _write_csv(folder / "table.csv", table)
-    _write_csv(folder / "comparison.csv", comparison)
+    _write_csv(folder / "rows.csv", summary["rows"])
+    _write_csv(folder / "table.csv", summary["table"])
+    _write_csv(folder / "comparison.csv", summary["comparison"])
     report = render(summary)
+    if summary["stale"]:
+        report = (f"**⚠ STALE:** {len(summary['stale'])} run(s) were made by other code and "
+                  "reused under --allow-stale; `--record` refuses them.\n\n" + report)
     (folder / "report.md").write_text(report)
     log(report)
     log(f"wrote {folder}/: summary.json, report.md, table.csv, comparison.csv, rows.csv"
@@ -206,36 +218,43 @@ def run_count(spec: Any) -> int:
     return n
 
 
-def render(summary: dict[str, Any], *, figure_prefix: str = "") -> str:
-    """The report of one reproduction as markdown (also the docs' section body)."""
-    verdicts = [e["verdict"] for e in summary["comparison"]]
-    counts = ", ".join(f"{verdicts.count(v)} {v}" for v in dict.fromkeys(verdicts))
-    lines = [
-        f"**Command:** `{summary['command']}`  ",
-        f"**Protocol ({summary['scale']}):** {summary['protocol']}  ",
-        f"**Ran:** {summary['runs']} runs in {summary['wall_time_s'] / 60:.1f} min on "
-        f"{summary['device']} (metabnn {summary['versions']['metabnn']}, torch "
-        f"{summary['versions']['torch']}, commit {str(summary.get('git_commit'))[:12]}, "
-        f"{summary['date'][:10]})",
-        "",
-        markdown(summary["table"], summary["table_columns"]),
-        f"Comparison with the paper ({counts or 'no claims'}):",
-        "",
-        comparison_markdown(summary["comparison"]),
-    ]
-    if summary.get("figure"):
-        lines.append(f"![{summary['recipe']} ({summary['scale']})]"
-                     f"({figure_prefix}{summary['figure']})\n")
-    return "\n".join(lines)
-
-
 def record(folder: str | Path, docs: str | Path = "docs") -> Path:
-    """Copy a reproduction's summary and figure into ``docs/reproductions/<name>-<scale>/``."""
+    """Copy a reproduction's runs' results files (byte for byte), its call and its figure into
+    ``docs/reproductions/<name>-<scale>/``; the page is rebuilt from them.
+
+    Refused (:class:`~metabnn.config.ConfigError`, nothing written) when a planned run is
+    missing, a run is stale, the runs were made by more than one code fingerprint, or a run's
+    commit is ``-dirty`` (its code is not in any commit: commit, then rerun).
+    """
     folder = Path(folder)
     summary = json.loads((folder / "summary.json").read_text())
+    prov = summary["provenance"]
+    why = []
+    if summary["missing"]:
+        why.append(f"{len(summary['missing'])} planned run(s) missing")
+    if summary.get("stale"):
+        why.append(f"{len(summary['stale'])} stale run(s) (made by other code)")
+    if len(prov["fingerprints"]) > 1:
+        why.append(f"runs made by {len(prov['fingerprints'])} code fingerprints "
+                   f"({', '.join(prov['fingerprints'])})")
+    dirty = [c for c in prov["commits"] if not c or c.endswith("-dirty") or c == "None"]
+    if dirty:
+        why.append("runs made from uncommitted code (commit -dirty or unknown): commit, then "
+                   "rerun")
+    if why:
+        raise ConfigError(f"cannot record {folder}: " + "; ".join(why))
     target = Path(docs) / "reproductions" / f"{summary['recipe']}-{summary['scale']}"
-    target.mkdir(parents=True, exist_ok=True)
-    shutil.copy2(folder / "summary.json", target / "summary.json")
+    staging = target.with_name(target.name + ".new")
+    shutil.rmtree(staging, ignore_errors=True)
+    (staging / "runs").mkdir(parents=True)
+    for path in summary["files"]:
+        body = json.loads(Path(path).read_text())
+        stem = body.get("stamp") or f"seed{body['config']['seed']}"
+        shutil.copyfile(path, staging / "runs" / f"{stem}.json")
+    (staging / "call.json").write_text(json.dumps(summary["call"], indent=2, sort_keys=True)
+                                       + "\n")
     if summary.get("figure"):
-        shutil.copy2(folder / summary["figure"], target / summary["figure"])
+        shutil.copy2(folder / summary["figure"], staging / summary["figure"])
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
     return target
