@@ -5,8 +5,8 @@ imports its Avalanche pieces when it builds a strategy. ``metabnn list strategie
 :func:`strategy_table`.
 """
 
-from baselines import bop, ewc, joint, meta, regularization, rehearsal  # noqa: F401 (registers)
-from baselines.registry import (
+from metabnn.baselines import bop, ewc, joint, meta, regularization, rehearsal  # noqa: F401 (registers)
+from metabnn.baselines.registry import (
     STRATEGIES,
     check_strategy,
     hyperparameters,

@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
+from metabnn.baselines.common import OPTIMIZER_RESET
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
-from baselines.common import OPTIMIZER_RESET
-from baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 from metabnn.layers import BinaryLayer
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
@@ -133,8 +133,8 @@ def _check(hp: dict[str, Any]) -> None:
     check=lambda config: _check(hyperparameters(config)),
 )
 def bop(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
-    from baselines.bop_strategy import BopStrategy
-    from baselines.common import strategy_kwargs
+    from metabnn.baselines.bop_strategy import BopStrategy
+    from metabnn.baselines.common import strategy_kwargs
 
     hp = hyperparameters(config)
     kwargs = strategy_kwargs(binarize_weights_(model), config, device=device, plugins=plugins,

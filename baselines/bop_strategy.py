@@ -1,12 +1,13 @@
-"""The MetaplasticStrategy trained by :class:`~baselines.bop.Bop` instead of MetaplasticAdam."""
+"""The MetaplasticStrategy trained by :class:`~metabnn.baselines.bop.Bop` instead of
+MetaplasticAdam."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from metabnn.baselines.bop import Bop, bop_param_groups
 from torch import nn
 
-from baselines.bop import Bop, bop_param_groups
 from metabnn.strategies import MetaplasticStrategy
 
 __all__ = ["BopStrategy"]

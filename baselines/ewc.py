@@ -1,6 +1,6 @@
 """EWC (Kirkpatrick et al. 2017) on BNNs and full-precision nets, and random consolidation.
 
-Three registered strategies over one plugin, :class:`~baselines.ewc_plugin.FisherEWCPlugin`
+Three registered strategies over one plugin, :class:`~metabnn.baselines.ewc_plugin.FisherEWCPlugin`
 (Avalanche's ``EWCPlugin`` with a choice of Fisher estimator and of the weights it protects):
 
 * ``ewc`` — Avalanche's EWC as it comes: minibatch Fisher on every parameter, ``separate`` or
@@ -19,11 +19,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from metabnn.baselines.common import (
+    ADAM_PARAMS,
+    OPTIMIZER_RESET,
+    hidden_weight_names,
+    strategy_kwargs,
+)
+from metabnn.baselines.fisher import ESTIMATORS
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
-from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, hidden_weight_names, strategy_kwargs
-from baselines.fisher import ESTIMATORS
-from baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 from metabnn.seeding import generator
 
@@ -31,7 +36,8 @@ __all__ = ["ewc", "bnn_ewc", "random_consolidation"]
 
 
 def _ewc_strategy(model, config, device, plugins, *, names, shuffle_seed=None):
-    from baselines.ewc_plugin import FisherEWCPlugin
+    from metabnn.baselines.ewc_plugin import FisherEWCPlugin
+
     from metabnn.strategies import MetaplasticStrategy
 
     hp = hyperparameters(config)

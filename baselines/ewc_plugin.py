@@ -1,7 +1,8 @@
 """Avalanche's ``EWCPlugin`` with a named Fisher estimator and a choice of protected weights.
 
-Used by the ``ewc``, ``bnn-ewc`` and ``random-consolidation`` strategies (:mod:`baselines.ewc`);
-the estimators are in :mod:`baselines.fisher`.
+Used by the ``ewc``, ``bnn-ewc`` and ``random-consolidation`` strategies
+(:mod:`metabnn.baselines.ewc`);
+the estimators are in :mod:`metabnn.baselines.fisher`.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ from typing import Any
 import torch
 from avalanche.training.plugins import EWCPlugin
 from avalanche.training.utils import ParamData
+from metabnn.baselines.fisher import ESTIMATORS, per_sample_fisher, shuffle_within_layers
 from torch import nn
 
-from baselines.fisher import ESTIMATORS, per_sample_fisher, shuffle_within_layers
 from metabnn.data import dataset_tensors
 
 __all__ = ["FisherEWCPlugin"]
@@ -25,10 +26,11 @@ class FisherEWCPlugin(EWCPlugin):
 
     Why a subclass: Avalanche's ``compute_importances`` only offers the squared minibatch
     gradient, on every parameter (BatchNorm included). This one adds the per-sample estimator of
-    :mod:`baselines.fisher`, restricts importances and anchors to ``names`` (the penalty then
+    :mod:`metabnn.baselines.fisher`, restricts importances and anchors to ``names`` (the penalty
+    then
     covers only those weights), and optionally shuffles each layer's Fisher values.
 
-    :param fisher: ``"minibatch"`` (Avalanche's) or ``"per-sample"``.
+    :param fisher: ``"minibatch"`` (Avalanche's), ``"per-sample"`` or ``"predicted"``.
     :param names: parameter names to protect; all parameters when None.
     :param max_samples: per-sample estimator: use the first N training examples (all if None).
     :param shuffle: a generator: permute each layer's Fisher values (random consolidation).
@@ -62,7 +64,7 @@ class FisherEWCPlugin(EWCPlugin):
                 model, criterion, optimizer, dataset, device, batch_size, num_workers))
             values = {n: p.data for n, p in imps.items()}
         else:
-            x, y, _ = dataset_tensors(dataset, device)
+            x, y, t = dataset_tensors(dataset, device)
             layers = dict(model.named_modules())
             names = self.names or [f"{n}.weight" for n, m in layers.items()
                                    if isinstance(m, nn.Linear)]
@@ -71,12 +73,13 @@ class FisherEWCPlugin(EWCPlugin):
             model.eval()  # as Avalanche's estimator
             try:
                 values = per_sample_fisher(model, wanted, x, y, batch_size=batch_size,
-                                           max_samples=self.max_samples)
+                                           max_samples=self.max_samples, task_labels=t,
+                                           predicted=self.fisher == "predicted")
             finally:
                 model.train(was_training)
         if self.names is not None:
             values = {n: values[n] for n in self.names}
-        else:  # the per-sample estimator covers linear weights; the rest get no penalty
+        else:  # the per-sample estimators cover linear layers; the rest get no penalty
             values = {n: values.get(n, torch.zeros_like(p)) for n, p in model.named_parameters()}
         if self.shuffle is not None:
             values = shuffle_within_layers(values, self.shuffle)

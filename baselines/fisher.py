@@ -1,4 +1,4 @@
-"""Two diagonal Fisher estimators for EWC, and the per-layer shuffle of random consolidation.
+"""Three diagonal Fisher estimators for EWC, and the per-layer shuffle of random consolidation.
 
 * ``"minibatch"`` (Avalanche's ``EWCPlugin``): the mean over minibatches of the squared
   minibatch-mean gradient, :math:`F = \\frac{1}{K}\\sum_k (\\frac{1}{B}\\sum_{i\\in k} g_i)^2`.
@@ -14,7 +14,10 @@
   identity STE hands it to the hidden weight). With batch-statistics BatchNorm the samples of a
   minibatch are coupled; :math:`\\delta_i` is then each sample's share of the minibatch gradient
   of the summed loss, which equals the per-sample gradient when nothing couples samples (tested
-  against a per-sample loop).
+  against a per-sample loop). A layer's bias gets :math:`\\sum_i \\delta_i^2`.
+* ``"predicted"``: the same per-sample sum with each sample's label replaced by the model's own
+  prediction (its argmax), the estimator of van de Ven & Tolias (2019; their code's default:
+  one pass over the task's training set).
 
 Random consolidation (Laborieux et al. 2021, control of Fig. 2) keeps each layer's Fisher values
 but assigns them to random weights: :func:`shuffle_within_layers`.
@@ -32,14 +35,15 @@ from metabnn.layers import BinaryLayer
 
 __all__ = ["ESTIMATORS", "per_sample_fisher", "shuffle_within_layers"]
 
-ESTIMATORS = ("minibatch", "per-sample")
+ESTIMATORS = ("minibatch", "per-sample", "predicted")
 
 
-def _batches(x: torch.Tensor, y: torch.Tensor, batch_size: int, limit: int | None):
+def _batches(x: torch.Tensor, y: torch.Tensor, t: torch.Tensor | None, batch_size: int,
+             limit: int | None):
     n = len(y) if limit is None else min(limit, len(y))
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
-        yield x[start:stop], y[start:stop]
+        yield x[start:stop], y[start:stop], None if t is None else t[start:stop]
 
 
 def per_sample_fisher(
@@ -50,11 +54,16 @@ def per_sample_fisher(
     *,
     batch_size: int = 100,
     max_samples: int | None = None,
+    task_labels: torch.Tensor | None = None,
+    predicted: bool = False,
 ) -> dict[str, torch.Tensor]:
-    """:math:`\\frac1N\\sum_i g_i^2` for the ``weight`` of each ``nn.Linear`` in ``layers``.
+    """:math:`\\frac1N\\sum_i g_i^2` for the ``weight`` (and ``bias``) of each ``nn.Linear``
+    in ``layers``.
 
-    Keys are ``"<layer name>.weight"``; the first ``max_samples`` examples are used (all when
-    None). Runs the model in its current train/eval mode.
+    Keys are ``"<layer name>.weight"`` and ``"<layer name>.bias"``; the first ``max_samples``
+    examples are used (all when None). ``predicted``: labels are the model's own argmax (the
+    ``"predicted"`` estimator). A multi-head model is given ``task_labels``. Runs the model in
+    its current train/eval mode.
     """
     for name, layer in layers.items():
         if not isinstance(layer, nn.Linear):
@@ -71,22 +80,30 @@ def per_sample_fisher(
         return record
 
     handles = [layer.register_forward_hook(hook(n)) for n, layer in layers.items()]
-    fisher = {n: torch.zeros_like(layer.weight) for n, layer in layers.items()}
+    fisher = {f"{n}.weight": torch.zeros_like(layer.weight) for n, layer in layers.items()}
+    fisher.update({f"{n}.bias": torch.zeros_like(layer.bias) for n, layer in layers.items()
+                   if layer.bias is not None})
+    heads = getattr(model, "multi_head", False)
     n_seen = 0
     try:
-        for xb, yb in _batches(x, y, batch_size, max_samples):
+        for xb, yb, tb in _batches(x, y, task_labels, batch_size, max_samples):
             seen.clear()
-            loss = F.cross_entropy(model(xb), yb, reduction="sum")
+            logits = model(xb, tb) if heads else model(xb)
+            if predicted:
+                yb = logits.detach().argmax(1)
+            loss = F.cross_entropy(logits, yb, reduction="sum")
             names = list(layers)
             deltas = torch.autograd.grad(loss, [seen[n][1] for n in names])
             for name, delta in zip(names, deltas):
                 inp = seen[name][0]
-                fisher[name] += delta.square().T @ inp.square()  # (out, in)
+                fisher[f"{name}.weight"] += delta.square().T @ inp.square()  # (out, in)
+                if f"{name}.bias" in fisher:
+                    fisher[f"{name}.bias"] += delta.square().sum(0)  # (out,)
             n_seen += len(yb)
     finally:
         for h in handles:
             h.remove()
-    return {f"{n}.weight": f / max(n_seen, 1) for n, f in fisher.items()}
+    return {n: f / max(n_seen, 1) for n, f in fisher.items()}
 
 
 def shuffle_within_layers(

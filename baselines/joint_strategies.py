@@ -1,17 +1,20 @@
-"""The strategies behind ``cumulative`` and ``joint`` (registered in :mod:`baselines.joint`).
+"""The strategies behind ``cumulative`` and ``joint`` (registered in
+:mod:`metabnn.baselines.joint`).
 
 Avalanche's ``Cumulative`` and ``JointTraining`` composed with the MetaplasticStrategy (m = 0),
-with one change each, in :class:`_TaskPureBatches`, for a reason:
+with two additions, in :class:`_AllSeenData`:
 
-* **task-pure minibatches.** With batch-statistics BatchNorm (the protocol:
-  ``track_running_stats=False``) a test batch holds one task, so its normalisation uses that
-  task's statistics. A minibatch mixing permutations would be normalised with mixture
-  statistics the test never sees. Each minibatch is therefore drawn from one task (shuffled
-  within the task, batch order shuffled across tasks, seeded).
+* **the minibatches.** ``batching="iid"`` (the default, the upper bound of the literature)
+  draws every minibatch uniformly from all the data trained on, tasks mixed.
+  ``batching="task-pure"`` draws each minibatch from one task (shuffled within the task, batch
+  order shuffled across tasks, seeded): with batch-statistics BatchNorm a test batch holds one
+  task and is normalised with that task's statistics, and task-pure minibatches train under the
+  same normalisation;
 * **tensors for the concatenation.** The concatenated dataset carries the concatenated tensors
   of its parts, so the fast loader gathers from memory.
 
-Both keep one BatchNorm state for all tasks (:class:`~baselines.shared_bn.SharedBatchNormPlugin`).
+Both keep one BatchNorm state for all tasks
+(:class:`~metabnn.baselines.shared_bn.SharedBatchNormPlugin`).
 ``joint`` is trained once on the whole stream (``trains_on="stream"``): its accuracy matrix has a
 single row, and backward transfer and forgetting are undefined.
 """
@@ -25,10 +28,10 @@ import torch
 from avalanche.training.supervised import Cumulative, JointTraining
 from torch import nn
 
-from metabnn.data import attach_tensors, dataset_tensors
+from metabnn.data import TensorBatchLoader, attach_tensors, dataset_tensors
 from metabnn.strategies import MetaplasticStrategy
 
-__all__ = ["TaskPureBatchLoader", "CumulativeStrategy", "JointStrategy"]
+__all__ = ["TaskPureBatchLoader", "CumulativeStrategy", "JointStrategy", "BATCHING"]
 
 
 class TaskPureBatchLoader:
@@ -57,10 +60,14 @@ class TaskPureBatchLoader:
             yield [t[idx] for t in self.tensors]
 
 
-class _TaskPureBatches(MetaplasticStrategy):
-    """Task-pure minibatches over the concatenation of ``self._parts`` (see module docstring)."""
+BATCHING = ("iid", "task-pure")
+
+
+class _AllSeenData(MetaplasticStrategy):
+    """Minibatches over the concatenation of ``self._parts`` (see module docstring)."""
 
     _parts: list[Any]
+    batching: str = "iid"
 
     def _attach_concatenated(self) -> None:
         parts = [dataset_tensors(d, self.device) for d in self._parts]
@@ -68,15 +75,20 @@ class _TaskPureBatches(MetaplasticStrategy):
 
     def make_train_dataloader(self, shuffle: bool = True, **kwargs: Any) -> None:
         tensors = dataset_tensors(self.adapted_dataset, self.device)
-        self.dataloader = TaskPureBatchLoader(tensors, self.train_mb_size, self.generator)
+        if self.batching == "task-pure":
+            self.dataloader = TaskPureBatchLoader(tensors, self.train_mb_size, self.generator)
+        else:
+            self.dataloader = TensorBatchLoader(tensors, self.train_mb_size, shuffle=True,
+                                                generator=self.generator)
 
 
-class CumulativeStrategy(_TaskPureBatches, Cumulative):
-    """Avalanche's ``Cumulative`` on MetaplasticStrategy with task-pure minibatches."""
+class CumulativeStrategy(_AllSeenData, Cumulative):
+    """Avalanche's ``Cumulative`` on MetaplasticStrategy, all seen data as minibatches."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, batching: str = "iid", **kwargs: Any) -> None:
         super().__init__(criterion=nn.CrossEntropyLoss(), **kwargs)
         self._parts = []
+        self.batching = batching
 
     def train_dataset_adaptation(self, **kwargs: Any) -> None:
         super().train_dataset_adaptation(**kwargs)
@@ -84,11 +96,12 @@ class CumulativeStrategy(_TaskPureBatches, Cumulative):
         self._attach_concatenated()
 
 
-class JointStrategy(_TaskPureBatches, JointTraining):
-    """Avalanche's ``JointTraining`` on MetaplasticStrategy with task-pure minibatches."""
+class JointStrategy(_AllSeenData, JointTraining):
+    """Avalanche's ``JointTraining`` on MetaplasticStrategy, the whole stream as minibatches."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, batching: str = "iid", **kwargs: Any) -> None:
         super().__init__(criterion=nn.CrossEntropyLoss(), **kwargs)
+        self.batching = batching
 
     def train_dataset_adaptation(self, **kwargs: Any) -> None:
         super().train_dataset_adaptation(**kwargs)

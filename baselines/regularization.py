@@ -1,7 +1,8 @@
 """SI, MAS and LwF: Avalanche's plugins on the MetaplasticStrategy (m = 0, i.e. Adam).
 
 * ``si`` — Synaptic Intelligence (Zenke et al. 2017), Avalanche's ``SynapticIntelligencePlugin``
-  with its CPU aliasing bug fixed (:mod:`baselines.si_plugin`). It skips BatchNorm, so on the BNN
+  with its CPU aliasing bug fixed (:mod:`metabnn.baselines.si_plugin`). It skips BatchNorm, so on
+  the BNN
   it acts on exactly the hidden weights; the path integral follows the hidden-weight trajectory.
   Avalanche clips each importance at 0.001 (from the Caffe implementation of Maltoni & Lomonaco
   2019), which saturates nearly every importance and reduces SI to a weak uniform L2 pull; the
@@ -15,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
-from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 
 __all__ = ["si", "mas", "lwf"]
@@ -55,7 +56,7 @@ def _check_clip(clip: Any) -> None:
     check=lambda config: _check_clip(hyperparameters(config)["si_clip"]),
 )
 def si(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
-    from baselines.si_plugin import CopyingSIPlugin
+    from metabnn.baselines.si_plugin import CopyingSIPlugin
 
     hp = hyperparameters(config)
     clip = hp["si_clip"]
@@ -89,15 +90,22 @@ def mas(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
     description="Learning without Forgetting: distillation from the previous model (Avalanche)",
     scenarios=("task", "domain", "class"),
     params={
-        "alpha": (1.0, _CLB),
+        "alpha": (1.0, _CLB + "; weighting avalanche only"),
         "temperature": (1.0, _CLB),
+        "weighting": ("avalanche", "avalanche: CE + alpha KD (heads summed); tasks-seen: "
+                      "CE/N + (1 - 1/N) T^2 KD (heads averaged), van de Ven & Tolias 2019"),
         **ADAM_PARAMS,
     },
+    choices={"weighting": ("avalanche", "tasks-seen")},
     optimizer_reset=OPTIMIZER_RESET,
 )
 def lwf(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from avalanche.training.plugins import LwFPlugin
+    from metabnn.baselines.lwf_plugin import TasksSeenLwFPlugin
 
     hp = hyperparameters(config)
-    plugin = LwFPlugin(alpha=hp["alpha"], temperature=hp["temperature"])
+    if hp["weighting"] == "tasks-seen":
+        plugin = TasksSeenLwFPlugin(temperature=hp["temperature"])
+    else:
+        plugin = LwFPlugin(alpha=hp["alpha"], temperature=hp["temperature"])
     return _with_plugin(model, config, device, plugins, plugin)

@@ -7,7 +7,8 @@ MetaplasticStrategy with m = 0 (Adam).
   Their reference gradients are taken with the current BatchNorm state.
 * ``gdumb`` — Prabhu et al. 2020: a class-balanced buffer, and a model retrained from its initial
   weights on the buffer at every experience. The GDumb model is one network for all tasks, so it
-  is tested with its own BatchNorm state (:class:`~baselines.shared_bn.SharedBatchNormPlugin`)
+  is tested with its own BatchNorm state
+  (:class:`~metabnn.baselines.shared_bn.SharedBatchNormPlugin`)
   rather than snapshots taken from networks it discarded.
 
 Buffers draw from the global generators, which the runner seeds from the run's seed.
@@ -18,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
-from baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import RunConfig
 
 __all__ = ["replay", "agem", "gem", "gdumb"]
@@ -101,8 +102,7 @@ def gem(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
 )
 def gdumb(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from avalanche.training.plugins import GDumbPlugin
-
-    from baselines.shared_bn import SharedBatchNormPlugin
+    from metabnn.baselines.shared_bn import SharedBatchNormPlugin
 
     plugin = GDumbPlugin(mem_size=hyperparameters(config)["mem_size"])
     strategy = _with_plugins(model, config, device, plugins, plugin, SharedBatchNormPlugin())

@@ -3,14 +3,14 @@
 Importing this package enrols every stream; Avalanche is imported only when a stream is built.
 """
 
-from benchmarks import (  # noqa: F401  (registers)
+from metabnn.benchmarks import (  # noqa: F401  (registers)
     cifar,
     pmnist,
     split,
     stream_learning,
     two_datasets,
 )
-from benchmarks.registry import (
+from metabnn.benchmarks.registry import (
     STREAMS,
     Stream,
     build_stream,

@@ -11,7 +11,7 @@ through the same reader.
 Images are standardised per channel as tensor ops, with the usual training-set statistics; no
 augmentation (augmentation would need per-batch work inside the training loop).
 
-Streams (scenarios as in :mod:`benchmarks.split`): ``split-cifar10`` (5 tasks x 2 classes),
+Streams (scenarios as in :mod:`metabnn.benchmarks.split`): ``split-cifar10`` (5 tasks x 2 classes),
 ``split-cifar100`` (10 x 10 or 20 x 5 classes), ``cifar10-vehicles-animals`` (task 0: airplane,
 automobile, ship, truck; task 1: the six animals — a split with 4 and 6 classes, so no domain
 scenario, whose outputs would mean different things in the two tasks).
@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from metabnn.benchmarks.registry import STREAMS, Stream
+from metabnn.benchmarks.split import class_groups, labelled_stream, select_classes
 
-from benchmarks.registry import STREAMS, Stream
-from benchmarks.split import class_groups, labelled_stream, select_classes
 from metabnn.config import StreamConfig
 from metabnn.data import DataNotFoundError, resolve_data_root
 from metabnn.seeding import generator
@@ -116,6 +116,7 @@ def _stream(name: str, groups: list[tuple[int, ...]], config: StreamConfig, seed
 @STREAMS.register(
     "split-cifar10", description="split CIFAR-10: the classes in groups of consecutive labels",
     scenarios=("task", "domain", "class"), source="CIFAR-10 (50k train / 10k test), torchvision",
+    task_head="multi",
     sizes="5 tasks x 2 classes (--tasks 1, 2 or 5); 10k train / 2k test per task; 3x32x32",
     default_model="bnn-conv", default_tasks=5, tasks=(1, 2, 5),
 )
@@ -126,6 +127,7 @@ def split_cifar10(config: StreamConfig, *, seed: int, data_root: Path) -> Stream
 @STREAMS.register(
     "split-cifar100", description="split CIFAR-100: the classes in groups of consecutive labels",
     scenarios=("task", "domain", "class"), source="CIFAR-100 (50k train / 10k test), torchvision",
+    task_head="multi",
     sizes="10 tasks x 10 classes (--tasks 1, 2, 5, 10 or 20); 5k train / 1k test per task; "
           "3x32x32",
     default_model="bnn-conv", default_tasks=10, tasks=(1, 2, 5, 10, 20),
@@ -138,6 +140,7 @@ def split_cifar100(config: StreamConfig, *, seed: int, data_root: Path) -> Strea
     "cifar10-vehicles-animals",
     description="CIFAR-10 vehicles (4 classes), then animals (6 classes)",
     scenarios=("task", "class"), source="CIFAR-10 (50k train / 10k test), torchvision",
+    task_head="multi",
     sizes="2 tasks: 20k / 4k and 30k / 6k train / test images; 3x32x32",
     default_model="bnn-conv", default_tasks=2, tasks=(2,),
 )

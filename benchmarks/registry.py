@@ -11,7 +11,10 @@ training. The registry info of a stream declares:
   and the values it accepts (a tuple; absent: any ``>= 1``);
 * ``boundaries`` — ``False`` for stream learning: the learner gets no task label, no optimizer
   reset and no BatchNorm switch between experiences (``default_chunks`` is then the number of
-  chunks when ``stream.chunks`` is unset, and ``tasks`` follows ``chunks``).
+  chunks when ``stream.chunks`` is unset, and ``tasks`` follows ``chunks``);
+* ``task_head`` — the head of its task scenario when ``stream.head`` is unset: ``multi`` for
+  streams whose tasks have classes of their own (the literature's Task-IL), ``shared`` (the
+  default) where every task has the same classes (permuted MNIST, MNIST then Fashion-MNIST).
 
 :func:`resolve` fills every unset (``None``) stream-dependent field from this info and refuses
 values the stream cannot honour, so that the config a run is stamped with is the config it ran.
@@ -32,6 +35,7 @@ __all__ = [
     "Stream",
     "check_scenario",
     "resolve",
+    "resolve_protocol",
     "resolve_stream",
     "build_stream",
     "stream_table",
@@ -44,9 +48,11 @@ STREAMS: Registry[Any] = Registry("stream")
 class Stream:
     """An Avalanche benchmark plus what a model needs to know about its data.
 
-    ``n_classes`` is the width of the model's output: the classes of one task for the task and
+    ``n_classes`` is the width of a shared output: the classes of one task for the task and
     domain scenarios (labels are relative to the task), all classes for the class scenario.
-    ``boundaries`` is ``False`` when the learner must not be told where experiences start.
+    ``task_classes`` is the number of classes of each task (a multi-head output has one head of
+    that size per task; default: ``n_classes`` for every experience). ``boundaries`` is
+    ``False`` when the learner must not be told where experiences start.
     """
 
     benchmark: Any
@@ -54,6 +60,11 @@ class Stream:
     n_classes: int
     scenario: str
     boundaries: bool = True
+    task_classes: tuple[int, ...] = ()
+
+    def head_sizes(self) -> tuple[int, ...]:
+        """The number of classes of each experience's task."""
+        return self.task_classes or (self.n_classes,) * len(self.benchmark.train_stream)
 
     @property
     def train_stream(self) -> Any:
@@ -114,7 +125,58 @@ def resolve(config: RunConfig) -> RunConfig:
     optim = config.optim
     if not info.get("boundaries", True):
         optim = dataclasses.replace(optim, reset_per_experience=False)
-    return dataclasses.replace(config, stream=stream, model=model, optim=optim)
+    stream = resolve_protocol(stream, model.name)
+    train = config.train
+    if train.iterations is not None:
+        train = dataclasses.replace(train, epochs=1)  # one training phase, tested at its end
+    return dataclasses.replace(config, stream=stream, model=model, optim=optim, train=train)
+
+
+_HEADS = {"task": ("multi", "shared"), "domain": ("shared",), "class": ("growing",)}
+
+
+def _defaults(info: dict[str, Any], scenario: str) -> tuple[str, str]:
+    """A stream's default head and BatchNorm policy in ``scenario`` (for a model with BN)."""
+    boundaries = info.get("boundaries", True)
+    head = info.get("task_head", "shared") if scenario == "task" else _HEADS[scenario][0]
+    return (head if boundaries else "shared",
+            "per-task" if scenario == "task" and boundaries else "shared")
+
+
+def resolve_protocol(stream: StreamConfig, model: str) -> StreamConfig:
+    """The head and BatchNorm policy of a resolved ``stream`` for ``model``, filled and checked.
+
+    Task scenario: the stream's ``task_head`` (multi-head for streams whose tasks have classes
+    of their own) and per-task BatchNorm states (the paper's protocol); domain: one shared head
+    and BatchNorm; class: one growing head and a shared BatchNorm; streams without boundaries:
+    shared. A model without BatchNorm (registry info ``batchnorm: False``) has policy ``none``.
+    """
+    from metabnn.models import MODELS
+
+    info = STREAMS.entry(stream.name).info
+    scenario = stream.scenario
+    boundaries = info.get("boundaries", True)
+    default_head, default_bn = _defaults(info, scenario)
+    head = stream.head or default_head
+    allowed = _HEADS[scenario] if boundaries else ("shared",)
+    if head not in allowed:
+        raise ConfigError(f"stream.head={head!r} is invalid for the {scenario} scenario of "
+                          f"stream {stream.name!r}: allowed {', '.join(allowed)}")
+    has_bn = MODELS.entry(model).info.get("batchnorm", True) if model in MODELS.names() else True
+    if not has_bn:
+        if stream.batchnorm not in (None, "none"):
+            raise ConfigError(f"stream.batchnorm={stream.batchnorm!r} is invalid for model "
+                              f"{model!r}: it has no BatchNorm (leave it unset, or none)")
+        batchnorm = "none"
+    else:
+        batchnorm = stream.batchnorm or default_bn
+        if batchnorm == "none":
+            raise ConfigError(f"stream.batchnorm='none' is invalid for model {model!r}: it has "
+                              "BatchNorm (per-task or shared)")
+        if batchnorm == "per-task" and (scenario != "task" or not boundaries):
+            raise ConfigError(f"stream.batchnorm='per-task' is invalid for the {scenario} "
+                              "scenario: only the task scenario tells the learner the task")
+    return dataclasses.replace(stream, head=head, batchnorm=batchnorm)
 
 
 def build_stream(config: StreamConfig, *, seed: int, data_root: str | Path) -> Stream:
@@ -133,11 +195,14 @@ def stream_table() -> str:
             shape = f"default {info.get('default_tasks', 1)} tasks"
         else:
             shape = f"default {info['default_chunks']} chunks, no task boundaries"
+        heads = "; ".join("{}: {} head, {} BatchNorm".format(s, *_defaults(info, s))
+                          for s in info.get("scenarios", ()))
         lines += [
             f"{entry.name:<25} {entry.description}",
             f"{'':<25} scenarios: {scenarios} (default {info['scenarios'][0]}); {shape}; "
             f"model: {info.get('default_model', 'bnn')}",
             f"{'':<25} sizes: {info.get('sizes', '?')}",
             f"{'':<25} source: {info.get('source', '?')}",
+            f"{'':<25} defaults: {heads} (stream.head, stream.batchnorm)",
         ]
     return "\n".join(lines)

@@ -8,10 +8,12 @@ labels in their natural order, by default 5 tasks of 2 classes: {0, 1}, {2, 3}, 
 Scenarios (the same for every class-split stream, :func:`labelled_stream`):
 
 * ``task`` — experience ``t`` carries task label ``t``; labels are relative to the task
-  (``0 .. k-1`` for its ``k`` classes) and the model has one ``k``-way output shared by the tasks;
-  the runner restores each task's BatchNorm states to test it (the paper's protocol: the task
-  identity selects the BatchNorm state, which includes the affine BatchNorm of the output layer,
-  rather than a separate head);
+  (``0 .. k-1`` for its ``k`` classes). By default the model has one ``k``-way head per task,
+  chosen by the task label (``stream.head=multi``: the literature's Task-IL, van de Ven & Tolias
+  2019); ``stream.head=shared`` keeps one ``k``-way output for all tasks, which with per-task
+  BatchNorm states (``stream.batchnorm=per-task``, the default in this scenario) is the paper's
+  protocol: the task identity selects the BatchNorm state of every layer, the output layer's
+  included;
 * ``domain`` — the same relative labels and ``k``-way output, task label 0 everywhere, one shared
   BatchNorm: the learner is never told which task an input is from;
 * ``class`` — global labels, task label 0, one output per class of the whole stream of which only
@@ -24,9 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+from metabnn.benchmarks.registry import STREAMS, Stream
+from metabnn.benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
 
-from benchmarks.registry import STREAMS, Stream
-from benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator
@@ -98,7 +100,8 @@ def labelled_stream(
     else:
         n_classes = max(len(c) for *_, c in tasks)
     benchmark = benchmark_from_tensors(train=train, test=test)
-    return Stream(benchmark, input_shape=input_shape, n_classes=n_classes, scenario=scenario)
+    return Stream(benchmark, input_shape=input_shape, n_classes=n_classes, scenario=scenario,
+                  task_classes=tuple(len(c) for *_, c in tasks))
 
 
 def flat_pixels(images: torch.Tensor) -> torch.Tensor:
@@ -118,6 +121,7 @@ def _split(dataset: str, config: StreamConfig, seed: int, data_root: Path) -> St
 
 _SPLIT_INFO = dict(
     scenarios=("task", "domain", "class"),
+    task_head="multi",
     sizes="5 tasks x 2 classes (--tasks 1, 2 or 5); ~12k train / 2k test per task; 784 pixels",
     default_model="bnn",
     default_tasks=5,

@@ -5,7 +5,7 @@ Laborieux et al. 2021 ("Synaptic metaplasticity in binarized neural networks", N
 into ``k`` equal chunks (paper: 60 for Fashion-MNIST, 20 for CIFAR-10), each one experience. The
 chunks come from the same distribution, so there is nothing to tell the learner: no task label
 (all 0), no optimizer reset and no BatchNorm switch between chunks (the stream is registered with
-``boundaries=False`` and :func:`benchmarks.registry.resolve` sets
+``boundaries=False`` and :func:`metabnn.benchmarks.registry.resolve` sets
 ``optim.reset_per_experience = False``). The test stream is one experience, the whole test set,
 evaluated after every chunk; the accuracy matrix has one column. ``--chunks 1`` is the same
 network trained on the whole dataset, the reference the metaplastic stream is compared with.
@@ -19,11 +19,11 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from metabnn.benchmarks.cifar import load_cifar, standardise
+from metabnn.benchmarks.registry import STREAMS, Stream
+from metabnn.benchmarks.split import Prepare, flat_pixels
+from metabnn.benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
 
-from benchmarks.cifar import load_cifar, standardise
-from benchmarks.registry import STREAMS, Stream
-from benchmarks.split import Prepare, flat_pixels
-from benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator

@@ -5,7 +5,8 @@ neural networks", Nat. Commun. 12, 2549): a network learns all of one dataset, t
 other; catastrophic forgetting shows as the first dataset's test accuracy collapsing during the
 second task, and metaplasticity as it staying up. Pixels are scaled to [0, 1] and flattened.
 
-Scenarios (see :mod:`benchmarks.split`): ``task`` — task labels 0 and 1, both datasets labelled
+Scenarios (see :mod:`metabnn.benchmarks.split`): ``task`` — task labels 0 and 1, both datasets
+labelled
 0-9 on one 10-way output, per-task BatchNorm states (the paper's protocol); ``domain`` — the same
 10-way output and one shared BatchNorm, task label 0, so digit 3 and the dress share output 3;
 ``class`` — 20 classes, the second dataset labelled 10-19, a growing head.
@@ -15,8 +16,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from benchmarks.registry import STREAMS, Stream
-from benchmarks.split import flat_pixels, labelled_stream
+from metabnn.benchmarks.registry import STREAMS, Stream
+from metabnn.benchmarks.split import flat_pixels, labelled_stream
+
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator

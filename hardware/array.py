@@ -17,7 +17,7 @@ cells are rewritten up to ``verify_retries`` times, leaving an error rate
 pass and never stored; :meth:`age` applies a retention event to the stored values.
 
 Forward returns ``stored`` (plus transient flips and, in training, the error-aware flips of
-:mod:`hardware.error_aware`) with the straight-through gradient to the hidden weight. With
+:mod:`metabnn.hardware.error_aware`) with the straight-through gradient to the hidden weight. With
 :math:`p = 0` and no extras the output equals ``sign(W_h)`` bit for bit, as the software BNN.
 
 Random draws are made only for written cells, from the array's ``torch.Generator``.
@@ -28,12 +28,11 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from metabnn.hardware.cells import WriteSpec
+from metabnn.hardware.energy import Ledger
+from metabnn.hardware.error_aware import draw_rate, flip_signs
+from metabnn.hardware.ternary import sample_confusion, ternarize
 from torch import nn
-
-from hardware.cells import WriteSpec
-from hardware.energy import Ledger
-from hardware.error_aware import draw_rate, flip_signs
-from hardware.ternary import sample_confusion, ternarize
 
 __all__ = ["SynapticArray", "read_through"]
 
@@ -75,7 +74,7 @@ class SynapticArray(nn.Module):
     """Memory array holding one layer's binary or ternary weights (a kernel quantizer).
 
     :param weight: the layer's hidden weight; the array is programmed with :math:`t(W_h)`.
-    :param spec: the write's error rate and energy (:meth:`hardware.cells.CellModel.spec`).
+    :param spec: the write's error rate and energy (:meth:`metabnn.hardware.cells.CellModel.spec`).
     :param generator: source of every random draw of this array.
     :param ledger: where writes, flips and errors are counted (under ``name``).
     :param ternary_threshold: ternary weights with this threshold :math:`\\delta` (else binary).

@@ -2,9 +2,9 @@
 
 :func:`attach` resolves a :class:`~metabnn.config.HardwareConfig` (cell name, condition or
 forced BER / energy, ternary, stochastic-input length, error-aware rate) and puts every binary
-layer's weights into a :class:`~hardware.array.SynapticArray` programmed with the current
+layer's weights into a :class:`~metabnn.hardware.array.SynapticArray` programmed with the current
 :math:`t(W_h)`. It returns a :class:`HardwareBackend` that the training loop (or the Avalanche
-plugin of :mod:`hardware.plugin`) calls after each optimizer step; forward hooks count the
+plugin of :mod:`metabnn.hardware.plugin`) calls after each optimizer step; forward hooks count the
 synapse reads, popcount bits and threshold comparisons of every pass.
 """
 
@@ -14,15 +14,15 @@ import dataclasses
 from typing import Any
 
 import torch
+from metabnn.hardware.array import SynapticArray
+from metabnn.hardware.cells import CellModel, IdealCell, WriteSpec
+from metabnn.hardware.energy import PHASES, Ledger, TechnologyTable
+from metabnn.hardware.registry import HARDWARE
+from metabnn.hardware.stats import wilson_interval
+from metabnn.hardware.stochastic import IdealSource, LFSRSource, SMTJSource, StochasticInput
+from metabnn.hardware.ternary import PCSASense, twn_threshold
 from torch import nn
 
-from hardware.array import SynapticArray
-from hardware.cells import CellModel, IdealCell, WriteSpec
-from hardware.energy import PHASES, Ledger, TechnologyTable
-from hardware.registry import HARDWARE
-from hardware.stats import wilson_interval
-from hardware.stochastic import IdealSource, LFSRSource, SMTJSource, StochasticInput
-from hardware.ternary import PCSASense, twn_threshold
 from metabnn.config import HardwareConfig
 from metabnn.layers import BinaryLayer, binary_layers
 from metabnn.seeding import generator
@@ -181,7 +181,7 @@ def attach(
     """Put ``model``'s binary weights into simulated memory; returns the backend.
 
     ``cell`` overrides the registered cell of ``config.name`` (e.g. a calibrated
-    :class:`~hardware.cells.TableCell`); ``pcsa`` the ternary sense (default
+    :class:`~metabnn.hardware.cells.TableCell`); ``pcsa`` the ternary sense (default
     :meth:`PCSASense.from_ber` of the cell's BER, error-free for ``ideal``).
     """
     if cell is None:

@@ -3,11 +3,12 @@
 A cell model maps a *programming condition* (a named preset, or an energy per write) to a
 :class:`WriteSpec`: the probability :math:`p` that a written cell reads back the wrong value
 (bit error rate, BER) and the energy of one write. Errors are drawn when a cell is written and
-persist until it is written again (:mod:`hardware.array`); a cell model is pure and stateless.
+persist until it is written again (:mod:`metabnn.hardware.array`); a cell model is pure and
+stateless.
 
 This module holds the interface, the ``ideal`` cell and the ``table`` cell that interpolates a
 user's measured (condition, BER, energy) rows, the way real users calibrate. Device physics
-lives in :mod:`hardware.rram` and :mod:`hardware.mram`.
+lives in :mod:`metabnn.hardware.rram` and :mod:`metabnn.hardware.mram`.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from metabnn.hardware.registry import HARDWARE
 
-from hardware.registry import HARDWARE
 from metabnn.config import ConfigError
 
 __all__ = ["WriteSpec", "CellModel", "IdealCell", "TableCell", "CONDITIONS"]

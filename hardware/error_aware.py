@@ -4,7 +4,7 @@ Hirtzlin et al. (arXiv 1904.03652) train a BNN that will run on error-prone memo
 each binary weight with probability :math:`p` in every training forward pass, freshly drawn
 each pass; the gradient reaches the hidden weight straight through (as if unflipped). A
 network trained so tolerates a BER up to :math:`4\\times10^{-2}` at inference. This is a
-training device, separate from the device physics of :mod:`hardware.array`; ``p`` may be one
+training device, separate from the device physics of :mod:`metabnn.hardware.array`; ``p`` may be one
 rate or a range :math:`[p_{lo}, p_{hi}]` from which each pass draws its rate uniformly.
 """
 

@@ -25,9 +25,8 @@ import math
 from dataclasses import dataclass, field
 
 import torch
-
-from hardware.cells import CellModel
-from hardware.registry import HARDWARE
+from metabnn.hardware.cells import CellModel
+from metabnn.hardware.registry import HARDWARE
 
 __all__ = ["STTMRAM"]
 

@@ -1,6 +1,7 @@
 """Epoch time of hardware simulation next to the software BNN, measured in the same run.
 
-    python -m hardware.perf [--data-root DIR] [--hidden 1024 1024] [--repeats 3] [--device cpu]
+    python -m metabnn.hardware.perf [--data-root DIR] [--hidden 1024 1024] [--repeats 3]
+        [--device cpu]
 
 Trains 784-H-H-10 (BinaryMLP, MetaplasticAdam m = 1.35, batch 100) for one epoch on MNIST
 (random images if MNIST is absent) in three variants, interleaved repeat by repeat so that
@@ -26,9 +27,9 @@ import time
 from collections.abc import Callable
 
 import torch
+from metabnn.hardware.backend import attach
 from torch import nn
 
-from hardware.backend import attach
 from metabnn.config import HardwareConfig
 from metabnn.data import load_mnist_like, resolve_data_root
 from metabnn.models import BinaryMLP, init_weights_

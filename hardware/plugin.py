@@ -11,14 +11,13 @@ from __future__ import annotations
 from typing import Any
 
 from avalanche.core import SupervisedPlugin
-
-from hardware.backend import HardwareBackend
+from metabnn.hardware.backend import HardwareBackend
 
 __all__ = ["HardwarePlugin"]
 
 
 class HardwarePlugin(SupervisedPlugin):
-    """Syncs a :class:`~hardware.backend.HardwareBackend` with the optimizer."""
+    """Syncs a :class:`~metabnn.hardware.backend.HardwareBackend` with the optimizer."""
 
     def __init__(self, backend: HardwareBackend) -> None:
         super().__init__()

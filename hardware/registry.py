@@ -1,6 +1,6 @@
 """The hardware registry: memory cell models by name (``metabnn list hardware``).
 
-A cell model is a frozen dataclass (:class:`hardware.cells.CellModel`) enrolled with
+A cell model is a frozen dataclass (:class:`metabnn.hardware.cells.CellModel`) enrolled with
 ``@HARDWARE.register(name)``; ``HARDWARE.get(name)()`` builds it with its published defaults.
 """
 

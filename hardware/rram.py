@@ -29,9 +29,8 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import torch
-
-from hardware.cells import CellModel
-from hardware.registry import HARDWARE
+from metabnn.hardware.cells import CellModel
+from metabnn.hardware.registry import HARDWARE
 
 __all__ = ["HfO2Device", "RRAM1T1R", "RRAM2T2R", "phi_tail"]
 

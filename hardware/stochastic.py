@@ -27,9 +27,8 @@ import functools
 from dataclasses import dataclass, field
 
 import torch
+from metabnn.hardware.energy import Ledger
 from torch import nn
-
-from hardware.energy import Ledger
 
 __all__ = ["IdealSource", "LFSRSource", "SMTJSource", "StochasticInput", "lfsr_sequence"]
 

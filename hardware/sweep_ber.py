@@ -2,7 +2,8 @@
 
 Reproduces the experiment of Hirtzlin et al. (arXiv 1904.03652) on one MNIST task: a binary MLP
 is trained twice, with standard training and with error-aware training (random weight sign
-flips at rate ``error_aware_ber`` in every training forward pass, :mod:`hardware.error_aware`);
+flips at rate ``error_aware_ber`` in every training forward pass,
+:mod:`metabnn.hardware.error_aware`);
 each trained network is then programmed ``repeats`` times into memory arrays whose every write
 fails with probability :math:`p` for each :math:`p` in ``bers``, and tested. The paper's claims:
 standard training loses little up to :math:`p = 10^{-4}`; error-aware training extends the
@@ -25,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from metabnn.hardware.array import SynapticArray
+from metabnn.hardware.backend import attach
+from metabnn.hardware.cells import WriteSpec
 from torch import nn
 
-from hardware.array import SynapticArray
-from hardware.backend import attach
-from hardware.cells import WriteSpec
 from metabnn.config import HardwareConfig
 from metabnn.data import TensorBatchLoader, load_mnist_like, resolve_data_root
 from metabnn.evaluation import accuracy

@@ -38,7 +38,7 @@ class PCSASense:
     """Confusion of a near-threshold PCSA; rows: written (-1, 0, +1), columns: read.
 
     ``from_ber`` builds the default: a +-1 write reads as its opposite with the cell's BER
-    (the pair comparison of :mod:`hardware.rram`) and as 0 with ``p_pm_to_zero``; a 0 reads
+    (the pair comparison of :mod:`metabnn.hardware.rram`) and as 0 with ``p_pm_to_zero``; a 0 reads
     as +-1 with ``p_zero_to_pm`` each.
     """
 

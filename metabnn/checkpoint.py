@@ -104,9 +104,15 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
 
     :raises CheckpointError: the file holds a pickled object other than plain state, is not a
-        checkpoint, or has another format version.
+        checkpoint, has another format version, or is a symlink out of its folder.
     """
     path = Path(path)
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise CheckpointError(f"checkpoint {path} refused: a symlink to {path.resolve()}, "
+                              "outside its folder")
+    if path.exists() and path.stat().st_size == 0:
+        raise CheckpointError(f"checkpoint {path} is empty (truncated?): move it aside to start "
+                              "over")
     try:
         with warnings.catch_warnings():  # a foreign pickle's protocol: refused below anyway
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
@@ -115,7 +121,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"checkpoint {path} refused: it holds an object that is not plain "
                               f"state ({first[:200]})") from None
-    except (RuntimeError, EOFError, ValueError) as err:
+    except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable: {type(err).__name__}: "
                               f"{str(err).splitlines()[0][:200] if str(err) else ''}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:

@@ -39,6 +39,8 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--train-per-task", "stream.train_per_task", StreamConfig, "train_per_task", {"type": int}),
     ("--test-per-task", "stream.test_per_task", StreamConfig, "test_per_task", {"type": int}),
     ("--chunks", "stream.chunks", StreamConfig, "chunks", {"type": int}),
+    ("--head", "stream.head", StreamConfig, "head", {}),
+    ("--batchnorm", "stream.batchnorm", StreamConfig, "batchnorm", {}),
     ("--model", "model.name", ModelConfig, "name", {}),
     ("--hidden", "model.hidden", ModelConfig, "hidden", {"type": int, "nargs": "+"}),
     ("--init-width", "model.init_width", ModelConfig, "init_width", {"type": float}),
@@ -49,6 +51,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--weight-decay", "optim.weight_decay", OptimConfig, "weight_decay", {"type": float}),
     ("--eps-placement", "optim.eps_placement", OptimConfig, "eps_placement", {}),
     ("--epochs", "train.epochs", TrainConfig, "epochs", {"type": int}),
+    ("--iterations", "train.iterations", TrainConfig, "iterations", {"type": int}),
     ("--batch-size", "train.batch_size", TrainConfig, "batch_size", {"type": int}),
     ("--eval-batch-size", "train.eval_batch_size", TrainConfig, "eval_batch_size",
      {"type": int}),
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     lst = sub.add_parser("list", help="list registered streams, strategies, models or hardware")
     lst.add_argument("kind", choices=["streams", "strategies", "models", "hardware"])
-    from hardware import sweep_ber
+    from metabnn.hardware import sweep_ber
 
     sweep_ber.add_arguments(sub.add_parser(
         "sweep-ber", help="test accuracy vs weight bit error rate, standard vs error-aware "
@@ -236,10 +239,9 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     """File, then ``--set`` overrides, then explicit flags; validated."""
     data: dict[str, Any] = {}
     if args.config is not None:
-        try:
-            text = args.config.read_text()
-        except OSError as err:
-            raise ConfigError(f"--config {args.config}: {err.strerror}") from None
+        from metabnn.files import read_text
+
+        text = read_text(args.config, "--config")
         loaded = _yaml(text, f"--config {args.config}") or {}
         if not isinstance(loaded, dict):
             raise ConfigError(f"--config {args.config}: expected a mapping at the top level")
@@ -267,17 +269,17 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
 
 def _list(kind: str) -> None:
     if kind == "streams":
-        from benchmarks import stream_table
+        from metabnn.benchmarks import stream_table
 
         print(stream_table())
         return
     elif kind == "strategies":
-        from baselines import strategy_table
+        from metabnn.baselines import strategy_table
 
         print(strategy_table())
         return
     elif kind == "hardware":
-        from hardware import listing
+        from metabnn.hardware import listing
 
         print("\n".join(listing()))
         return
@@ -395,8 +397,13 @@ def _sweep(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     from metabnn.data import DataNotFoundError
     from metabnn.registry import UnknownNameError
+
+    if hasattr(signal, "SIGXFSZ"):  # a file-size limit: a write fails (EFBIG), not the process
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     from metabnn.runs import RunBusyError
 
     args = build_parser().parse_args(argv)
@@ -410,7 +417,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "sweep":
             return _sweep(args)
         elif args.command == "sweep-ber":
-            from hardware import sweep_ber
+            from metabnn.hardware import sweep_ber
 
             return sweep_ber.main(args)
         elif args.command == "leaderboard":
@@ -427,6 +434,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunBusyError as err:  # another process runs this stamp: not an input error
         print(f"metabnn: {err}", file=sys.stderr)
         return 1
+    except OSError as err:  # a write the file system refused (full disk, file size limit...)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"metabnn: error: {where}{err.strerror or err}: nothing was overwritten (files "
+              "are written whole or not at all); free space or fix the folder and rerun",
+              file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("metabnn: interrupted", file=sys.stderr)
         return 130

@@ -66,6 +66,17 @@ class StreamConfig:
     )
     train_per_task: int | None = _f(None, "use only this many training images per task (all)")
     test_per_task: int | None = _f(None, "use only this many test images per task (all)")
+    head: str | None = _f(
+        None, "output head: multi = one head per task, chosen by the task label (task "
+        "scenario: the literature's Task-IL, van de Ven & Tolias 2019); shared = one head for "
+        "all tasks, labels relative to the task (task scenario: the paper's protocol; domain); "
+        "growing = one output per class seen so far (class); unset: the stream's default "
+        "(`metabnn list streams`)")
+    batchnorm: str | None = _f(
+        None, "BatchNorm policy: per-task = a BatchNorm state per task, saved after training "
+        "it and restored to test it (task scenario; the paper's protocol); shared = one state "
+        "for all tasks; none = the model has no BatchNorm; unset: per-task in the task "
+        "scenario, shared otherwise (none for models without BatchNorm)")
 
     def validate(self) -> None:
         _check(self.tasks is None or self.tasks >= 1, "stream.tasks", self.tasks,
@@ -77,6 +88,10 @@ class StreamConfig:
         for name in ("train_per_task", "test_per_task"):
             v = getattr(self, name)
             _check(v is None or v >= 1, f"stream.{name}", v, "must be >= 1 or unset")
+        _check(self.head in (None, "multi", "shared", "growing"), "stream.head", self.head,
+               "must be one of multi, shared, growing")
+        _check(self.batchnorm in (None, "per-task", "shared", "none"), "stream.batchnorm",
+               self.batchnorm, "must be one of per-task, shared, none")
 
 
 @dataclass(frozen=True)
@@ -148,7 +163,11 @@ class OptimConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = _f(5, "epochs per experience (paper Fig. 2: 40)")
+    epochs: int = _f(5, "epochs per experience (paper Fig. 2: 40); 1 when iterations is set")
+    iterations: int | None = _f(
+        None, "train each experience for exactly this many minibatches (reshuffled passes as "
+        "needed), tested once at its end; unset: epochs (van de Ven & Tolias 2019 count 2000 "
+        "iterations per task)")
     batch_size: int = _f(100, "training minibatch size (paper: 100)")
     eval_batch_size: int = _f(
         1000, "test minibatch size; with batch-statistics BatchNorm it is part of the protocol"
@@ -156,6 +175,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _check(self.iterations is None or self.iterations >= 1, "train.iterations",
+               self.iterations, "must be >= 1 or unset")
         _check(self.batch_size >= 2, "train.batch_size", self.batch_size,
                "must be >= 2 (BatchNorm needs two samples)")
         _check(self.eval_batch_size >= 2, "train.eval_batch_size", self.eval_batch_size,

@@ -19,8 +19,11 @@ def run_header(stamp: str, config: dict[str, Any], meta: Any, device: str,
     seed .., <device>`` (``meta``: the m the strategy trains with)."""
     stream = config["stream"]
     chunks = "" if boundaries else f", {stream['chunks']} chunks, no boundaries"
+    protocol = ""
+    if stream.get("head"):  # results of older code have no head or BatchNorm policy
+        protocol = f", {stream['head']} head, {stream['batchnorm']} BatchNorm"
     return (f"run {stamp}: {config['strategy']} on {stream['name']} "
-            f"({stream['scenario']}-incremental{chunks}), {config['model']['name']} "
+            f"({stream['scenario']}-incremental{chunks}{protocol}), {config['model']['name']} "
             f"{list(config['model']['hidden'])}, m={meta}, seed {config['seed']}, {device}")
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "attach_tensors",
     "dataset_tensors",
     "TensorBatchLoader",
+    "IterationLoader",
     "MNIST_LIKE",
 ]
 
@@ -127,6 +128,33 @@ def dataset_tensors(dataset: Any, device: torch.device | str = "cpu") -> tuple[t
         tensors = tuple(t.to(device) for t in tensors)
         attach_tensors(dataset, *tensors)
     return tensors
+
+
+class IterationLoader:
+    """Exactly ``iterations`` minibatches of ``loader``, iterating it again (a fresh shuffle) as
+    often as needed: a training phase counted in iterations, not epochs."""
+
+    def __init__(self, loader: Any, iterations: int) -> None:
+        if iterations < 1:
+            raise ValueError(f"iterations must be >= 1, got {iterations}")
+        self.loader = loader
+        self.iterations = iterations
+
+    def __len__(self) -> int:
+        return self.iterations
+
+    def __iter__(self) -> Iterator[Any]:
+        done = 0
+        while done < self.iterations:
+            empty = True
+            for batch in self.loader:
+                empty = False
+                yield batch
+                done += 1
+                if done == self.iterations:
+                    return
+            if empty:
+                raise ValueError("cannot draw iterations from an empty loader")
 
 
 class TensorBatchLoader:

@@ -9,17 +9,25 @@ __all__ = ["accuracy"]
 
 
 @torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000) -> float:
+def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 1000,
+             task_labels: torch.Tensor | None = None) -> float:
     """Fraction of ``x`` that ``model`` classifies as ``y``, in eval mode, in batches.
 
-    Restores the model's train/eval mode afterwards. One host synchronisation per call.
+    A multi-head model (``model.multi_head``, :class:`metabnn.heads.MultiHeadModel`) is given
+    each example's ``task_labels``. Restores the model's train/eval mode afterwards. One host
+    synchronisation per call.
     """
+    heads = getattr(model, "multi_head", False)
+    if heads and task_labels is None:
+        raise ValueError("a multi-head model needs the task labels of the examples")
     was_training = model.training
     model.eval()
     try:
         correct = torch.zeros((), dtype=torch.long, device=y.device)
         for start in range(0, len(x), batch_size):
-            logits = model(x[start : start + batch_size])  # (B, classes)
+            batch = x[start : start + batch_size]
+            logits = (model(batch, task_labels[start : start + batch_size]) if heads
+                      else model(batch))  # (B, classes)
             correct += (logits.argmax(1) == y[start : start + batch_size]).sum()
         return correct.item() / max(len(x), 1)
     finally:

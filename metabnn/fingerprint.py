@@ -37,14 +37,15 @@ import torch
 __all__ = ["PACKAGES", "PRESENTATION", "source_files", "source_hash", "code_fingerprint",
            "fingerprint_diff", "fingerprint_id"]
 
-PACKAGES = ("metabnn", "benchmarks", "baselines", "hardware")
-"""Top-level packages whose sources are hashed."""
+PACKAGES = ("metabnn", "metabnn.benchmarks", "metabnn.baselines", "metabnn.hardware")
+"""Packages whose sources are hashed (the last three live in the repository's top-level
+benchmarks/, baselines/ and hardware/ folders; relative paths name those folders)."""
 
 PRESENTATION = (
     "metabnn/cli.py", "metabnn/console.py", "metabnn/runs.py", "metabnn/sweep.py",
-    "metabnn/reuse.py", "metabnn/stats.py", "metabnn/figures.py", "metabnn/tracking.py",
-    "metabnn/leaderboard/", "metabnn/reproduce/", "benchmarks/perf/", "benchmarks/fidelity/",
-    "hardware/perf.py",
+    "metabnn/reuse.py", "metabnn/stats.py", "metabnn/threads.py", "metabnn/figures.py",
+    "metabnn/tracking.py", "metabnn/leaderboard/", "metabnn/reproduce/", "benchmarks/perf/",
+    "benchmarks/fidelity/", "hardware/perf.py",
 )
 """Paths (files, or folders ending in ``/``) left out of the hash: they show, store, dispatch or
 judge results, or measure other code (speed, fidelity), and never compute a number of a results
@@ -70,8 +71,12 @@ def source_files() -> list[tuple[str, Path]]:
         root = _package_dir(package)
         if root is None:
             continue
+        folder = package.rsplit(".", 1)[-1]
         for path in root.rglob("*.py"):
-            relative = f"{package}/{path.relative_to(root).as_posix()}"
+            relative = f"{folder}/{path.relative_to(root).as_posix()}"
+            if package == "metabnn" and relative.split("/")[1] in ("benchmarks", "baselines",
+                                                                    "hardware"):
+                continue  # an installed wheel: its own entry below
             if "__pycache__" not in relative and not _excluded(relative):
                 files.append((relative, path))
     return sorted(files)

@@ -29,6 +29,7 @@ __all__ = [
     "MODELS",
     "BinaryMLP",
     "MLP",
+    "PlainMLP",
     "init_weights_",
     "batchnorm_state",
     "load_batchnorm_state",
@@ -115,10 +116,38 @@ class MLP(_MLPBase):
         return torch.relu(x)
 
 
+@MODELS.register("mlp-nobn", description="plain MLP: Linear (with bias) -> ReLU, no BatchNorm "
+                 "(the literature's baseline network, van de Ven & Tolias 2019)",
+                 batchnorm=False, init="pytorch")
+class PlainMLP(nn.Module):
+    """``Linear -> ReLU`` per hidden layer, a linear output, biases, no BatchNorm; initialised as
+    PyTorch's ``nn.Linear`` (:func:`init_weights_` with ``scheme="pytorch"``)."""
+
+    def __init__(
+        self,
+        in_features: int = 784,
+        hidden: Sequence[int] = (400, 400),
+        out_features: int = 10,
+        *,
+        track_running_stats: bool = False,  # accepted for the common signature; no BatchNorm
+    ) -> None:
+        super().__init__()
+        sizes = [in_features, *hidden, out_features]
+        self.layers = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.flatten(1)  # (B, in_features)
+        for layer in self.layers[:-1]:
+            x = torch.relu(layer(x))
+        return self.layers[-1](x)  # (B, out_features) logits
+
+
 @torch.no_grad()
 def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
-                  bn_weight: str = "uniform") -> nn.Module:
-    """Weights of every Linear/Conv layer ~ U[-width, width], biases 0; BatchNorm weights
+                  bn_weight: str = "uniform", scheme: str = "uniform") -> nn.Module:
+    """Weights of every Linear/Conv layer ~ U[-width, width], biases 0 (``scheme="uniform"``,
+    the paper's reference code) or weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
+    (``scheme="pytorch"``: ``nn.Linear``'s own init, the literature's MLPs); BatchNorm weights
     ~ U(0, 1) (``bn_weight="uniform"``: PyTorch 1.1.0's init, which the paper's results were
     made with) or 1 (``"ones"``: PyTorch >= 1.2's, which the authors' code gets on a current
     PyTorch), BatchNorm biases 0.
@@ -128,13 +157,20 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
     """
     if bn_weight not in ("uniform", "ones"):
         raise ValueError(f"bn_weight={bn_weight!r} is invalid: use uniform or ones")
+    if scheme not in ("uniform", "pytorch"):
+        raise ValueError(f"scheme={scheme!r} is invalid: use uniform or pytorch")
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
+            fan_in = module.weight[0].numel()
+            bound = width if scheme == "uniform" else fan_in ** -0.5
             module.weight.copy_(
-                torch.rand(module.weight.shape, generator=generator) * (2 * width) - width
+                torch.rand(module.weight.shape, generator=generator) * (2 * bound) - bound
             )
-            if module.bias is not None:
+            if module.bias is not None and scheme == "uniform":
                 module.bias.zero_()
+            elif module.bias is not None:
+                module.bias.copy_(
+                    torch.rand(module.bias.shape, generator=generator) * (2 * bound) - bound)
         elif isinstance(module, _BN_TYPES):
             module.reset_parameters()
             if bn_weight == "uniform" and module.weight is not None:

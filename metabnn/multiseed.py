@@ -34,18 +34,18 @@ from typing import Any
 
 import torch
 
-from baselines import STRATEGIES, strategy_record
-from baselines.common import strategy_kwargs
-from benchmarks import build_stream
-from hardware import wanted
+from metabnn.baselines import STRATEGIES, strategy_record
+from metabnn.baselines.common import strategy_kwargs
 from metabnn.batched import BatchedBinaryMLP
 from metabnn.batched_train import BatchedExperience, BatchedTrainer
+from metabnn.benchmarks import build_stream
 from metabnn.config import ConfigError, RunConfig, stamp, to_dict
 from metabnn.data import dataset_tensors, resolve_data_root
 from metabnn.fingerprint import code_fingerprint
+from metabnn.hardware import wanted
 from metabnn.metrics import summarize
-from metabnn.results import provenance, write_json_atomic
-from metabnn.reuse import done_results, reuse, supersede
+from metabnn.results import provenance, write_json_atomic, write_results
+from metabnn.reuse import done_results, reuse
 from metabnn.runner import build_model, resolve_device, run, validate
 from metabnn.runs import RunRegistry, default_registry_path
 
@@ -67,6 +67,10 @@ def check_batched(config: RunConfig) -> None:
         why = f"model.name={config.model.name!r}; it trains the binary MLP (bnn) only"
     elif config.stream.scenario not in ("task", "domain"):
         why = f"stream.scenario={config.stream.scenario!r}; it takes task or domain"
+    elif config.stream.head != "shared":
+        why = f"stream.head={config.stream.head!r}; it trains one shared head"
+    elif config.train.iterations is not None:
+        why = "train.iterations; it trains epochs"
     elif config.stream.chunks is not None:
         why = f"stream {config.stream.name!r} has no task boundaries"
     elif wanted(config.hardware):
@@ -127,8 +131,6 @@ def run_batched(
             reused = reuse(previous, current, stamp(c), allow_stale=allow_stale, log=log)
             if reused is not None:
                 done[i] = reused
-            else:
-                supersede(Path(previous["path"]), previous)
     todo = [c for i, c in enumerate(configs) if i not in done]
     if todo:
         for c in todo if db is not None else ():
@@ -228,7 +230,8 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
         eps_placement=kw["eps_placement"],
         reset_per_experience=kw["reset_optimizer"], epochs=kw["train_epochs"],
         batch_size=kw["train_mb_size"], eval_batch_size=kw["eval_mb_size"],
-        per_task_bn=scenario == "task", seed_threads=None if kernels == "threads" else 1,
+        per_task_bn=configs[0].stream.batchnorm == "per-task",
+        seed_threads=None if kernels == "threads" else 1,
     )
     seed_threads = trainer.seed_threads
     c0 = configs[0]
@@ -265,7 +268,7 @@ def _train(configs: list[RunConfig], *, data_root: str | Path | None, device: st
             **provenance(dev, threads=trainer.threads_per_seed,
                          kernels="batched" if kernels == "batched" else "separate"),
         }
-        path = write_json_atomic(Path(out_dir) / s / "results.json", results)
+        path = write_results(Path(out_dir) / s / "results.json", results)
         results["path"] = str(path)
         out.append(results)
     return out

@@ -10,6 +10,8 @@
 * :class:`ProgressPlugin` — a tqdm progress bar per epoch.
 * :class:`GrowingHeadPlugin` — the class-incremental head: outputs of classes not seen yet are
   masked out, in training and in evaluation.
+* :class:`IterationBudgetPlugin` — an experience trained for a number of minibatches rather
+  than of epochs.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 from avalanche.core import SupervisedPlugin
 
-from metabnn.data import dataset_tensors
+from metabnn.data import IterationLoader, dataset_tensors
 from metabnn.evaluation import accuracy
 from metabnn.models import batchnorm_state, load_batchnorm_state
 
@@ -30,6 +32,7 @@ __all__ = [
     "AccuracyMatrixPlugin",
     "ProgressPlugin",
     "GrowingHeadPlugin",
+    "IterationBudgetPlugin",
     "task_label_of",
 ]
 
@@ -106,12 +109,12 @@ class AccuracyMatrixPlugin(SupervisedPlugin):
     def evaluate(self, strategy: Any) -> list[float]:
         accs = []
         for exp in self.test_stream:
-            x, y, _ = dataset_tensors(exp.dataset, strategy.device)
+            x, y, t = dataset_tensors(exp.dataset, strategy.device)
             if self.batchnorm is None:
-                accs.append(accuracy(strategy.model, x, y, self.batch_size))
+                accs.append(accuracy(strategy.model, x, y, self.batch_size, t))
             else:
                 with self.batchnorm.task(strategy.model, task_label_of(exp)):
-                    accs.append(accuracy(strategy.model, x, y, self.batch_size))
+                    accs.append(accuracy(strategy.model, x, y, self.batch_size, t))
         return accs
 
     def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
@@ -206,3 +209,22 @@ class GrowingHeadPlugin(SupervisedPlugin):
             dataset = strategy.experience.dataset
         self.add_classes(dataset_tensors(dataset, strategy.device)[1])
         self.attach(strategy.model)
+
+
+class IterationBudgetPlugin(SupervisedPlugin):
+    """Train every experience for exactly ``iterations`` minibatches in one training phase.
+
+    Before the (single) epoch, whatever loader the strategy and its plugins made (its own, or a
+    replay loader) is wrapped in :class:`~metabnn.data.IterationLoader`, which iterates it again,
+    reshuffled, until the budget is spent; the experience is then tested once (the protocol of
+    van de Ven & Tolias 2019: 2000 iterations per task). Put it before the plugins that read the
+    loader's length (the progress bar).
+    """
+
+    def __init__(self, iterations: int) -> None:
+        super().__init__()
+        self.iterations = iterations
+
+    def before_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if not isinstance(strategy.dataloader, IterationLoader):
+            strategy.dataloader = IterationLoader(strategy.dataloader, self.iterations)

@@ -21,7 +21,8 @@ import torch
 
 from metabnn.fingerprint import PACKAGES, code_fingerprint, source_files
 
-__all__ = ["write_json_atomic", "provenance", "git_commit", "device_name"]
+__all__ = ["write_json_atomic", "write_results", "keep_aside", "provenance", "git_commit",
+           "device_name"]
 
 
 
@@ -40,6 +41,48 @@ def write_json_atomic(path: str | os.PathLike[str], obj: Any) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def keep_aside(path: Path) -> Path | None:
+    """A second name for the results file ``path`` in ``superseded/`` beside it (a hard link,
+    or a copy where links fail), named by the code fingerprint and date it records; ``None`` if
+    there is no file. Used before a file is replaced, so no result is ever lost."""
+    import shutil
+
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text())
+    except (OSError, ValueError):
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    fp = (old.get("fingerprint") or {}).get("id") or "unfingerprinted"
+    date = str(old.get("date") or "undated")[:19].replace(":", "")
+    folder = path.parent / "superseded"
+    folder.mkdir(exist_ok=True)
+    target, k = folder / f"results-{fp}-{date}.json", 1
+    while target.exists():  # two files of one fingerprint and date: keep both
+        k += 1
+        target = folder / f"results-{fp}-{date}-{k}.json"
+    try:
+        os.link(path, target)
+    except OSError:
+        shutil.copy2(path, target)
+    return target
+
+
+def write_results(path: str | os.PathLike[str], results: Any) -> Path:
+    """Write a run's results file atomically; a file already there (a forced, stale or failed
+    run's rerun) is first kept in ``superseded/``. If the write fails (a full disk), the old
+    file is left as it was and the extra name is removed."""
+    path = Path(path)
+    kept = keep_aside(path)
+    try:
+        return write_json_atomic(path, results)
+    except BaseException:
+        if kept is not None:
+            kept.unlink(missing_ok=True)
+        raise
 
 
 def _version(dist: str) -> str | None:
@@ -61,7 +104,8 @@ def git_commit() -> str | None:
             return None
         root, sha = top.stdout.split()
         status = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=all", "--", *PACKAGES],
+            ["git", "status", "--porcelain", "--untracked-files=all", "--",
+             *(p.rsplit(".", 1)[-1] for p in PACKAGES)],
             cwd=root, capture_output=True, text=True, timeout=10,
         )
         changed = {line[3:].split(" -> ")[-1].strip('"') for line in status.stdout.splitlines()}

@@ -186,12 +186,13 @@ def _adapters() -> list[tuple[type, Callable | None, Callable | None]]:
     from avalanche.training.plugins.clock import Clock
     from avalanche.training.templates.base_sgd import PeriodicEval
 
-    from baselines.ewc_plugin import FisherEWCPlugin
-    from baselines.si_plugin import CopyingSIPlugin
-    from hardware.plugin import HardwarePlugin
+    from metabnn.baselines.ewc_plugin import FisherEWCPlugin
+    from metabnn.baselines.si_plugin import CopyingSIPlugin
+    from metabnn.hardware.plugin import HardwarePlugin
     from metabnn.plugins import (
         AccuracyMatrixPlugin,
         GrowingHeadPlugin,
+        IterationBudgetPlugin,
         ProgressPlugin,
         TaskBatchNormPlugin,
     )
@@ -222,6 +223,10 @@ def _adapters() -> list[tuple[type, Callable | None, Callable | None]]:
         (CheckpointPlugin, None, None),
         (FiniteLossPlugin, None, None),
         (ResumePlugin, None, None),
+        # counts this process's epochs only; wraps the loader again in every epoch (with an
+        # iteration budget, checkpoints fall at experience ends only: epochs = 1)
+        (EpochCounter, None, None),
+        (IterationBudgetPlugin, None, None),
     ]
 
 
@@ -304,6 +309,17 @@ class ResumePlugin(SupervisedPlugin):
         if self.state is not None:
             restore(strategy, self.state)
             self.state = None
+
+
+class EpochCounter(SupervisedPlugin):
+    """Counts the training epochs this process ran (a resumed run: only what was left)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.epochs = 0
+
+    def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        self.epochs += 1
 
 
 class FiniteLossPlugin(SupervisedPlugin):
@@ -389,6 +405,8 @@ class Resumer:
         self.strategy, self.path, self.epochs = strategy, Path(path), epochs
         self.start = {"experience": 0, "epoch": 0}
         self.state: dict[str, Any] = {}
+        self.counter = EpochCounter()
+        strategy.plugins.append(self.counter)
         reason = not_resumable(strategy, whole_stream=whole_stream)
         if reason is not None:
             if resume == "explicit":
@@ -426,6 +444,15 @@ class Resumer:
             strategy.plugins.insert(0, ResumePlugin(state))
         log(f"resuming from {self.path}: experience {self.start['experience']}, "
             f"{self.start['epoch']} epoch(s) done")
+
+    def report(self, experiences: int) -> str | None:
+        """After a resumed run: how much it trained here against what the checkpoint held
+        (``None`` for a run that started from the beginning)."""
+        if not self.state:
+            return None
+        done = self.start["experience"] * self.epochs + self.start["epoch"]
+        return (f"resumed: trained {self.counter.epochs} of {experiences * self.epochs} epochs "
+                f"in this process; the checkpoint held the first {done}")
 
     @property
     def wall_time_s(self) -> float:

@@ -3,34 +3,39 @@
 The run registry (:mod:`metabnn.runs`) knows which stamps are done; the results file of a done
 stamp carries the code fingerprint that made it (:mod:`metabnn.fingerprint`). :func:`reuse`
 decides: same fingerprint, reuse (shown with the result's own provenance, never the caller's);
-another fingerprint, rerun, with the old file moved to ``superseded/`` by :func:`supersede`
-(never lost) — or, when the caller allows stale results, reuse it marked ``stale``.
+another fingerprint, rerun — the old file is kept in ``superseded/`` when the new one is written
+(:func:`metabnn.results.write_results`), never lost — or, when the caller allows stale
+results, reuse it marked ``stale``.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from metabnn.files import DamagedFileError, read_json
 from metabnn.fingerprint import fingerprint_diff
 from metabnn.runs import RunRegistry
 
-__all__ = ["done_results", "provenance_line", "reuse", "supersede"]
+__all__ = ["done_results", "provenance_line", "reuse"]
 
 
 def done_results(db: RunRegistry, run_stamp: str) -> dict[str, Any] | None:
-    """The results of ``run_stamp`` if the registry has it done and its file is readable."""
+    """The results of ``run_stamp`` if the registry has it done and its file exists (None
+    otherwise: it reruns). A file that exists but is damaged, or is another run's, is refused
+    (:class:`~metabnn.files.DamagedFileError`): results are never overwritten unseen."""
     if not db.is_done(run_stamp):
         return None
     path = Path(db.get(run_stamp)["results_path"] or "")
-    try:
-        done = json.loads(path.read_text())
-    except (OSError, ValueError):
+    if not path.name or not (path.exists() or path.is_symlink()):
         return None
-    return {**done, "path": str(path)} if isinstance(done, dict) else None
+    done = read_json(path, "results file")
+    if not isinstance(done, dict) or done.get("stamp") != run_stamp:
+        other = done.get("stamp") if isinstance(done, dict) else None
+        raise DamagedFileError(f"results file {path} is not run {run_stamp}'s (it says "
+                               f"{other!r}): move it aside to rerun the run, or restore it")
+    return {**done, "path": str(path)}
 
 
 def provenance_line(results: dict[str, Any]) -> str:
@@ -54,14 +59,6 @@ def reuse(done: dict[str, Any], current: dict[str, Any], run_stamp: str, *,
         log(f"run {run_stamp}: STALE result reused (--allow-stale): made by other code ({why}): "
             f"{done['path']} ({provenance_line(done)})")
         return {**done, "skipped": True, "stale": True, "stale_reason": why}
-    log(f"run {run_stamp}: done by other code ({why}): rerunning; the old results are kept in "
-        f"{Path(done['path']).parent / 'superseded'}/")
+    log(f"run {run_stamp}: done by other code ({why}): rerunning; the old results will be kept "
+        f"in {Path(done['path']).parent / 'superseded'}/")
     return None
-
-
-def supersede(path: Path, done: dict[str, Any]) -> None:
-    """Move a results file made by other code to ``superseded/`` beside it (never lost)."""
-    fp = (done.get("fingerprint") or {}).get("id") or "unfingerprinted"
-    target = path.parent / "superseded" / f"results-{fp}-{str(done.get('date'))[:19]}.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(path, target.with_name(target.name.replace(":", "")))

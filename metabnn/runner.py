@@ -6,6 +6,7 @@ This is the application layer: it resolves names through the registries of ``ben
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 import traceback
@@ -17,17 +18,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from baselines import STRATEGIES, check_strategy, strategy_record
-from benchmarks import STREAMS, build_stream, resolve
-from hardware import attach, resolve_cell, wanted
+from metabnn.baselines import STRATEGIES, check_strategy, strategy_record
+from metabnn.benchmarks import STREAMS, build_stream, resolve
 from metabnn.config import ConfigError, RunConfig, stamp, to_dict
 from metabnn.console import experience_line, format_matrix, run_header
 from metabnn.data import resolve_data_root
 from metabnn.fingerprint import code_fingerprint
+from metabnn.hardware import attach, resolve_cell, wanted
 from metabnn.metrics import joint_summary, stream_summary, summarize
 from metabnn.models import MODELS, init_weights_
-from metabnn.results import provenance, write_json_atomic
-from metabnn.reuse import done_results, reuse, supersede
+from metabnn.results import provenance, write_json_atomic, write_results
+from metabnn.reuse import done_results, reuse
 from metabnn.runs import RunBusyError, RunRegistry, default_registry_path
 from metabnn.seeding import derived_seed, generator
 
@@ -78,12 +79,24 @@ def validate(config: RunConfig) -> RunConfig:
     return config
 
 
-def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int) -> nn.Module:
+def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int,
+                head_sizes: tuple[int, ...] = ()) -> nn.Module:
     """The config's model for ``input_shape`` inputs and ``n_classes`` outputs, seeded init.
 
     Models registered with ``input="image"`` (the conv nets) take ``(C, H, W)`` and
-    ``model.channels``; the MLPs take the flattened size.
+    ``model.channels``; the MLPs take the flattened size. With ``stream.head == "multi"`` the
+    network gets one output per class of every task (``head_sizes``, one per task) and is
+    wrapped as one head per task (:class:`metabnn.heads.MultiHeadModel`).
     """
+    if config.stream.head == "multi":
+        from metabnn.heads import MultiHeadModel
+
+        if not head_sizes:
+            raise ConfigError("stream.head='multi' needs the classes of every task")
+        body = build_model(dataclasses.replace(
+            config, stream=dataclasses.replace(config.stream, head="shared")),
+            input_shape, sum(head_sizes))
+        return MultiHeadModel(body, head_sizes)
     name = config.model.name
     cls = MODELS.get(name)
     if MODELS.entry(name).info.get("input") == "image":
@@ -96,6 +109,7 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
                     track_running_stats=config.model.track_running_stats)
         return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
                              bn_weight=config.model.bn_weight_init)
+    scheme = MODELS.entry(name).info.get("init", "uniform")
     model = cls(
         int(np.prod(input_shape)),
         tuple(config.model.hidden),
@@ -103,7 +117,7 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int)
         track_running_stats=config.model.track_running_stats,
     )
     return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
-                         bn_weight=config.model.bn_weight_init)
+                         bn_weight=config.model.bn_weight_init, scheme=scheme)
 
 
 def run(
@@ -153,7 +167,7 @@ def run(
     resolve_device(device)  # bad input: refused before anything is written
     # the data, and a model that takes its inputs, too: loaded before anything is written
     stream = build_stream(config.stream, seed=config.seed, data_root=check_data_root(data_root))
-    build_model(config, stream.input_shape, stream.n_classes)
+    build_model(config, stream.input_shape, stream.n_classes, stream.head_sizes())
     mode = "explicit" if resume else None
     db = None
     current = code_fingerprint(resolve_device(device))
@@ -166,8 +180,7 @@ def run(
             reused = reuse(done, current, run_stamp, allow_stale=allow_stale, log=log)
             if reused is not None:
                 return reused
-            rerun = True  # made by other code: its results are kept aside, then it reruns
-            supersede(Path(done["path"]), done)
+            rerun = True  # made by other code: it reruns; its results are kept aside then
         elif db.is_done(run_stamp):
             rerun = True  # recorded as done but its results file is gone
             log(f"run {run_stamp}: the registry has it as done but its results file is "
@@ -241,6 +254,7 @@ def _train(
     from metabnn.plugins import (
         AccuracyMatrixPlugin,
         GrowingHeadPlugin,
+        IterationBudgetPlugin,
         ProgressPlugin,
         TaskBatchNormPlugin,
     )
@@ -259,18 +273,21 @@ def _train(
     if stream is None:  # streams draw from their own seeded generators, never the global ones
         stream = build_stream(config.stream, seed=config.seed,
                               data_root=resolve_data_root(data_root))
-    model = build_model(config, stream.input_shape, stream.n_classes)
+    model = build_model(config, stream.input_shape, stream.n_classes, stream.head_sizes())
     backend = attach(model, config.hardware, seed=config.seed) if wanted(config.hardware) else None
-    # task: per-task BatchNorm states; class: one growing head; domain / stream learning: neither.
-    batchnorm = TaskBatchNormPlugin() if stream.scenario == "task" else None
-    head = GrowingHeadPlugin(stream.n_classes) if stream.scenario == "class" else None
+    # per-task BatchNorm states (the paper's task protocol); a growing head (class scenario);
+    # a multi-head model picks its heads itself (metabnn.heads).
+    batchnorm = TaskBatchNormPlugin() if config.stream.batchnorm == "per-task" else None
+    head = GrowingHeadPlugin(stream.n_classes) if config.stream.head == "growing" else None
     matrix = AccuracyMatrixPlugin(
         stream.test_stream, batch_size=config.train.eval_batch_size, batchnorm=batchnorm
     )
-    plugins = [p for p in (batchnorm, head, matrix, ProgressPlugin(progress), *extra_plugins)
-               if p is not None]
+    budget = (IterationBudgetPlugin(config.train.iterations)
+              if config.train.iterations is not None else None)
+    plugins = [p for p in (budget, batchnorm, head, matrix, ProgressPlugin(progress),
+                           *extra_plugins) if p is not None]
     if backend is not None:
-        from hardware.plugin import HardwarePlugin
+        from metabnn.hardware.plugin import HardwarePlugin
 
         plugins.insert(0, HardwarePlugin(backend))  # arrays in step before anyone evaluates
     strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=plugins)
@@ -291,13 +308,16 @@ def _train(
                        "wall_time_s": resumer.wall_time_s + time.perf_counter() - start},
         on_save=lambda position: heartbeat(),
     )
-    for experience in resumer.experiences(
-            [list(stream.train_stream)] if whole else stream.train_stream):
+    experiences = [list(stream.train_stream)] if whole else list(stream.train_stream)
+    for experience in resumer.experiences(experiences):
         strategy.train(experience)
         last = matrix.matrix[-1]
         label = "all experiences" if whole else f"experience {experience.current_experience}"
         log(experience_line(label, last))
     wall = resumer.wall_time_s + time.perf_counter() - start
+    resumed = resumer.report(len(experiences))
+    if resumed is not None:
+        log(resumed)
 
     results = {
         "stamp": run_stamp,
@@ -316,7 +336,7 @@ def _train(
     if backend is not None:
         results["hardware"] = backend.summary()
         log(backend.format_summary())
-    write_json_atomic(folder / "results.json", results)
+    write_results(folder / "results.json", results)  # an older file is kept in superseded/
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # done: results.json has it all
     results["path"] = str(folder / "results.json")
     return results

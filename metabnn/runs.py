@@ -56,6 +56,8 @@ CREATE INDEX IF NOT EXISTS runs_status ON runs (status);
 # columns added after the first schema: (name, type), added to older files on open
 _ADDED = (("owner", "TEXT"), ("heartbeat_at", "REAL"), ("fingerprint", "TEXT"))
 _JSON_COLUMNS = ("config", "metrics", "versions")
+SCHEMA_VERSION = 1
+"""``PRAGMA user_version`` of a registry this metabnn writes; a newer one is refused."""
 
 
 def default_registry_path(out_dir: str | os.PathLike[str] = "runs") -> Path:
@@ -104,19 +106,81 @@ class RunRegistry:
     def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 60.0) -> None:
         self.path = Path(path)
         self.timeout_s = timeout_s
+        self._refuse_damaged()
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as con:
-            self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
-            self._retry(lambda: con.executescript(_SCHEMA))
+        try:
+            with self._connect() as con:
+                self._check_schema(con)  # before anything writes to the file
+                self._retry(lambda: con.execute("PRAGMA journal_mode=WAL"))
+                self._retry(lambda: con.executescript(_SCHEMA))
+                self._retry(lambda: con.execute(f"PRAGMA user_version={SCHEMA_VERSION}"))
+                have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+                for name, kind in _ADDED:
+                    if name not in have:
+                        try:
+                            sql = f"ALTER TABLE runs ADD COLUMN {name} {kind}"
+                            self._retry(lambda sql=sql: con.execute(sql))
+                        except sqlite3.OperationalError as err:  # another process added it
+                            if "duplicate column" not in str(err):
+                                raise
+        except sqlite3.DatabaseError as err:
+            raise self._damaged(err) from None
+
+    def _damaged(self, err: Exception) -> Exception:
+        """A one-line error for an SQLite failure on this registry."""
+        from metabnn.files import DamagedFileError
+
+        text = str(err)
+        if "readonly" in text or "read-only" in text or isinstance(err, PermissionError):
+            return DamagedFileError(f"run registry {self.path} cannot be written ({text}): "
+                                    "make it writable, or point --registry elsewhere")
+        if "disk" in text or "full" in text:  # "disk I/O error", "database or disk is full"
+            return DamagedFileError(f"run registry {self.path} cannot be written ({text}: a "
+                                    "full disk or a file-size limit?): free space and rerun; "
+                                    "SQLite kept the registry as it was")
+        return DamagedFileError(f"run registry {self.path} is damaged ({text}): move it aside "
+                                "(nothing was written to it) and rerun, or restore it")
+
+    def _refuse_damaged(self) -> None:
+        """Refuse a registry file that exists but cannot be one: never silently recreated."""
+        from metabnn.files import DamagedFileError, refuse_symlink_out
+
+        refuse_symlink_out(self.path, "run registry")
+        if not self.path.exists():
+            return
+        try:
+            with open(self.path, "rb") as fh:
+                head = fh.read(16)
+        except OSError as err:
+            raise DamagedFileError(f"run registry {self.path}: {err.strerror}") from None
+        if not head:
+            raise DamagedFileError(f"run registry {self.path} is empty (a truncated registry?): "
+                                   "move it aside or restore it; nothing was written to it")
+        if head != b"SQLite format 3\x00":
+            raise DamagedFileError(f"run registry {self.path} is not an SQLite database "
+                                   "(damaged, or another file): move it aside or restore it; "
+                                   "nothing was written to it")
+
+    def _check_schema(self, con: sqlite3.Connection) -> None:
+        """A database of another program, or of a newer metabnn, is refused."""
+        from metabnn.files import DamagedFileError
+
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise DamagedFileError(f"run registry {self.path} has schema version {version}, "
+                                   f"newer than this metabnn's {SCHEMA_VERSION}: use the "
+                                   "metabnn that wrote it")
+        tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        if tables and "runs" not in tables:
+            raise DamagedFileError(f"run registry {self.path} is an SQLite database of another "
+                                   f"program (tables {', '.join(sorted(tables))}): point "
+                                   "--registry at a metabnn registry or a new file")
+        if "runs" in tables:
             have = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
-            for name, kind in _ADDED:
-                if name not in have:
-                    try:
-                        sql = f"ALTER TABLE runs ADD COLUMN {name} {kind}"
-                        self._retry(lambda sql=sql: con.execute(sql))
-                    except sqlite3.OperationalError as err:  # another process added it first
-                        if "duplicate column" not in str(err):
-                            raise
+            missing = {"stamp", "status", "config"} - have
+            if missing:
+                raise DamagedFileError(f"run registry {self.path}: its runs table lacks "
+                                       f"{', '.join(sorted(missing))} (not a metabnn registry)")
 
     @contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
@@ -141,6 +205,12 @@ class RunRegistry:
                 delay = min(2 * delay, 1.0)
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> None:
+        try:
+            self._write_once(sql, params)
+        except sqlite3.DatabaseError as err:
+            raise self._damaged(err) from None
+
+    def _write_once(self, sql: str, params: tuple[Any, ...]) -> None:
         def once() -> None:
             with self._connect() as con:
                 con.execute("BEGIN IMMEDIATE")

@@ -8,6 +8,14 @@ A sweep file is a base run config, a grid over dotted config keys and a list of 
     seeds: [0, 1]
     plot: {x: optim.meta, y: average_accuracy, hue: strategy, xlabel: m}   # optional
 
+A grid key ``variant`` takes mappings that set several keys together, each with a ``name``
+(e.g. a strategy with its own hyperparameters)::
+
+    grid:
+      variant:
+        - {name: none, strategy: naive}
+        - {name: ewc, strategy: ewc, params.ewc_lambda: 5.0e+6, params.fisher: predicted}
+
 :func:`expand` makes the cartesian product of the grid (in file order) times the seeds: one
 validated :class:`~metabnn.config.RunConfig` per point, identified by its stamp. Every run is
 recorded in the run registry (:mod:`metabnn.runs`); a stamp already done is skipped unless
@@ -41,8 +49,8 @@ from pathlib import Path
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig, from_dict, stamp, to_dict
-from metabnn.reuse import done_results, supersede
 from metabnn.runs import RunBusyError, RunRegistry
+from metabnn.threads import usable_cpus
 
 __all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "set_dotted", "expand",
            "run_sweep", "sweep_figure", "BACKENDS", "usable_cpus", "classify", "flat_config",
@@ -68,21 +76,24 @@ class SweepSpec:
 
 @dataclass(frozen=True)
 class SweepRun:
-    """One expanded run: its config, stamp and grid point (``{key: value, "seed": s}``)."""
+    """One expanded run: its config, stamp and grid point (``{key: value, "seed": s}``; a
+    variant appears by its name) and the dotted values the sweep file sets for it (``sets``)."""
 
     config: RunConfig
     stamp: str
     point: dict[str, Any]
+    sets: dict[str, Any] = field(default_factory=dict)
 
 
 def load_sweep(path: str | os.PathLike[str]) -> SweepSpec:
     """Read a sweep YAML (or JSON) file; unknown top-level keys are errors."""
     import yaml
 
+    from metabnn.files import read_text
+
+    text = read_text(path, "sweep file")
     try:
-        data = yaml.safe_load(Path(path).read_text()) or {}
-    except OSError as err:
-        raise ConfigError(f"sweep file {path}: {err.strerror}") from None
+        data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
@@ -103,6 +114,10 @@ def parse_sweep(data: Any, where: str, *, default_name: str = "sweep") -> SweepS
     grid = data.get("grid") or {}
     if not isinstance(grid, dict) or not all(isinstance(v, list) and v for v in grid.values()):
         raise ConfigError(f"{where}: grid must map dotted keys to non-empty lists")
+    for v in grid.get("variant", []):
+        if not isinstance(v, dict) or not isinstance(v.get("name"), str) or len(v) < 2:
+            raise ConfigError(f"{where}: grid.variant takes mappings with a name and the "
+                              f"dotted keys they set, got {v!r}")
     seeds = data.get("seeds", [0])
     plot = data.get("plot") or {}
     if not isinstance(plot, dict) or set(plot) - {"x", "y", "hue", "xlabel"}:
@@ -130,41 +145,51 @@ def expand(spec: SweepSpec, validate: Callable[[RunConfig], RunConfig] | None = 
     starts, so a typo fails the sweep at once rather than after hours.
     """
     keys = [k for k, _ in spec.grid]
+    base = flat_config(spec.base)
     runs: dict[str, SweepRun] = {}
     for values in itertools.product(*(v for _, v in spec.grid)):
         for seed in spec.seeds:
             data = json.loads(json.dumps(spec.base))  # deep copy
-            point = dict(zip(keys, values))
-            for key, value in point.items():
+            point, sets = {}, dict(base)
+            for key, value in zip(keys, values):
+                if key == "variant":
+                    point[key] = value["name"]
+                    sets.update({k: v for k, v in value.items() if k != "name"})
+                else:
+                    point[key] = value
+                    sets[key] = value
+            for key, value in sets.items():
                 set_dotted(data, key, value)
             data["seed"] = seed
+            sets["seed"] = seed
             try:
                 config = from_dict(RunConfig, data).validate()
                 config = validate(config) if validate is not None else config
             except ConfigError as err:
                 raise ConfigError(f"sweep point {point} seed {seed}: {err}") from None
             s = stamp(config)
-            runs.setdefault(s, SweepRun(config, s, {**point, "seed": seed}))
+            runs.setdefault(s, SweepRun(config, s, {**point, "seed": seed}, sets))
     return list(runs.values())
 
 
 def flat_config(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A (partial) config as dotted keys: ``{"model.hidden": [512, 512], ...}`` (``params``
-    stays one mapping)."""
+    """A (partial) config as dotted keys: ``{"model.hidden": [512, 512],
+    "params.ewc_lambda": 5000.0, ...}``."""
     out: dict[str, Any] = {}
     for k, v in data.items():
-        out.update(flat_config(v, f"{prefix}{k}.") if isinstance(v, dict) and k != "params"
+        out.update(flat_config(v, f"{prefix}{k}.") if isinstance(v, dict) and v
                    else {f"{prefix}{k}": v})
     return out
 
 
 def planned_values(spec: SweepSpec, run: SweepRun) -> dict[str, Any]:
-    """What the sweep file itself sets for ``run`` (base, grid point, seed), as dotted keys.
+    """What the sweep file itself sets for ``run`` (base, grid point or variant, seed), as
+    dotted keys.
 
     A recorded result *is* that planned run when its config has these values: what the file
     leaves to defaults is not compared, so the match does not depend on the defaults of the
     code that reads the record (the code that made it is its fingerprint's business)."""
-    return {**flat_config(spec.base), **run.point}
+    return run.sets or {**flat_config(spec.base), **run.point}
 
 
 def matches(values: dict[str, Any], config: dict[str, Any]) -> bool:
@@ -181,25 +206,6 @@ def _same(a: Any, b: Any) -> bool:
 
 def _label(run: SweepRun) -> str:
     return " ".join(f"{k}={v}" for k, v in run.point.items())
-
-
-def usable_cpus() -> int:
-    """CPUs this process may use: the affinity mask, capped by a cgroup CPU quota.
-
-    ``os.cpu_count()`` counts the host's CPUs, which in a container or a batch job can be many
-    more than the job may use; sizing workers and threads by it oversubscribes the cores.
-    """
-    try:
-        n = len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        n = os.cpu_count() or 1
-    try:  # cgroup v2: "max 100000" or "<quota> <period>"
-        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
-        if quota != "max":
-            n = min(n, max(1, int(int(quota) // int(period))))
-    except (OSError, ValueError):
-        pass
-    return max(1, n)
 
 
 def _threads(workers: int) -> int:
@@ -320,7 +326,7 @@ def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: 
     except ImportError:
         raise ConfigError("--backend ray needs Ray: pip install -e '.[ray]'") from None
     from metabnn.figures import write_run_figures
-    from metabnn.results import write_json_atomic
+    from metabnn.results import write_results
 
     started = not ray.is_initialized()
     if started:
@@ -348,9 +354,9 @@ def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: 
                 report(r, {"status": "failed", "error": error})
                 continue
             path = Path(results["path"])
-            if not path.exists():  # the node's file system is not ours: write it here
-                body = {k: v for k, v in results.items() if k not in ("path", "skipped")}
-                write_json_atomic(path, body)
+            body = {k: v for k, v in results.items() if k not in ("path", "skipped")}
+            if not path.exists() or json.loads(path.read_text()).get("date") != body["date"]:
+                write_results(path, body)  # the node's file system is not ours: write it here
                 write_run_figures(body, path.parent)
             db.finish(r.stamp, results)
             report(r, {"status": "done", "metrics": results["metrics"],
@@ -439,10 +445,6 @@ def run_sweep(
         if todo and backend == "local":
             _run_local(todo, opts, workers, db, report, batched=batched_seeds)
         elif todo:
-            for r in todo:  # the driver claims for Ray: old results kept aside first
-                previous = done_results(db, r.stamp) if r.stamp in rerun else None
-                if previous is not None:
-                    supersede(Path(previous["path"]), previous)
             _run_ray(todo, {k: v for k, v in opts.items() if k != "allow_stale"}, workers,
                      ray_address, db, report, rerun)
     except KeyboardInterrupt:

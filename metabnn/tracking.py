@@ -72,10 +72,10 @@ def resolve_mode(requested: str | None = None) -> tuple[str, str]:
     """``(mode, reason)``: the W&B mode a run will use, and why, in a few words.
 
     ``requested`` is ``online``, ``offline``, ``disabled`` or ``None`` (then ``$WANDB_MODE`` if
-    set, else online when possible). ``online`` degrades to ``offline`` without an API key or
-    without network.
+    set and not empty, else online when possible). ``online`` degrades to ``offline`` without
+    an API key or without network.
     """
-    requested = requested or os.environ.get("WANDB_MODE") or "online"
+    requested = requested or os.environ.get("WANDB_MODE", "").strip() or "online"
     if requested == "dryrun":
         requested = "offline"
     if requested not in MODES:
@@ -144,6 +144,8 @@ class WandBPlugin(SupervisedPlugin):
             return
         import wandb
 
+        if not os.environ.get("WANDB_MODE", "x").strip():
+            del os.environ["WANDB_MODE"]  # set but empty counts as unset (the SDK rejects it)
         os.environ.setdefault("WANDB_SILENT", "true")
         (self.folder / "wandb").mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
@@ -195,11 +197,22 @@ class WandBPlugin(SupervisedPlugin):
                figures: list[Path] | tuple[Path, ...] = ()) -> str:
         """Log the end-of-run tables, figures and summary; close the run; say where it went.
 
-        ``results`` is ``None`` for a failed run (closed with exit code 1).
+        ``results`` is ``None`` for a failed run (closed with exit code 1). When W&B failed to
+        start or to log, the line names the error.
         """
         if self.run is None:
-            return "W&B: nothing logged"
+            return ("W&B: nothing logged" + (f": W&B failed to start ({self.broken})"
+                                             if self.broken else ""))
         import wandb
+
+        if self.broken is not None:  # logging stopped mid-run: close what was logged
+            where = self.offline_dir
+            try:
+                self.run.finish(exit_code=0 if results is not None else 1)
+            except Exception:  # the run is already broken; its error is the one to report
+                pass
+            return (f"W&B: logging failed and was turned off ({self.broken}); what was logged "
+                    f"before is in {where or 'the W&B run'}")
 
         if results is not None:
             self.run.log(_tables(results) | {

@@ -8,12 +8,12 @@ import json
 
 import pytest
 import torch
+from metabnn.baselines import STRATEGIES, check_strategy, hyperparameters, strategy_table
+from metabnn.baselines.bop import Bop, binarize_weights_, bop_param_groups
+from metabnn.baselines.common import hidden_layer_predicate, hidden_weight_names
+from metabnn.baselines.fisher import per_sample_fisher, shuffle_within_layers
 from torch import nn
 
-from baselines import STRATEGIES, check_strategy, hyperparameters, strategy_table
-from baselines.bop import Bop, binarize_weights_, bop_param_groups
-from baselines.common import hidden_layer_predicate, hidden_weight_names
-from baselines.fisher import per_sample_fisher, shuffle_within_layers
 from metabnn.cli import main
 from metabnn.config import ConfigError, RunConfig, from_dict
 from metabnn.models import MLP, BinaryMLP, init_weights_
@@ -84,8 +84,9 @@ def test_parameters_are_checked_in_one_line():
         check_strategy(tiny("ewc", mode="offline"))
     with pytest.raises(ConfigError, match="model.name='mlp' is invalid for strategy 'bop'"):
         validate(tiny("bop", model="mlp"))
-    with pytest.raises(ConfigError, match="scenario='class' is invalid for strategy 'joint'"):
-        check_strategy(from_dict(RunConfig, {"strategy": "joint", "stream": {"scenario": "class"}}))
+    # the upper bounds run in every scenario (i.i.d. minibatches), Class-IL included
+    check_strategy(validate(from_dict(RunConfig, {"strategy": "joint", "stream": {
+        "name": "split-mnist", "scenario": "class"}})))
     assert hyperparameters(tiny("bnn-ewc", ewc_lambda=10))["ewc_lambda"] == 10.0
 
 
@@ -109,8 +110,8 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_positive_away():
     from types import SimpleNamespace
 
     from avalanche.training.utils import ParamData
+    from metabnn.baselines.ewc_plugin import FisherEWCPlugin
 
-    from baselines.ewc_plugin import FisherEWCPlugin
     from metabnn.data import attach_tensors
 
     torch.manual_seed(0)
@@ -233,7 +234,7 @@ def test_fp_meta_consolidates_the_real_weights():
 def test_si_importances_are_not_zero_on_cpu(data_root, tmp_path):
     # Avalanche's own plugin aliases its weight snapshots on CPU and learns all-zero
     # importances; ours must not.
-    from baselines.si_plugin import CopyingSIPlugin
+    from metabnn.baselines.si_plugin import CopyingSIPlugin
 
     config = tiny("si")
     seen = {}
@@ -254,7 +255,7 @@ def test_si_importances_are_not_zero_on_cpu(data_root, tmp_path):
 # --- joint / cumulative ------------------------------------------------------------------------
 
 def test_task_pure_batches_hold_one_task_each():
-    from baselines.joint_strategies import TaskPureBatchLoader
+    from metabnn.baselines.joint_strategies import TaskPureBatchLoader
 
     t = torch.tensor([0] * 25 + [1] * 15 + [2] * 10)
     x = torch.arange(50).float().unsqueeze(1)

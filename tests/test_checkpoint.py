@@ -155,7 +155,13 @@ def test_nan_loss_fails_the_run_and_keeps_the_last_good_checkpoint(
     assert kept["position"] == {"experience": 1, "epoch": 0}  # after experience 0: finite
     assert all(torch.isfinite(v).all() for v in kept["model"].values() if v.is_floating_point())
     monkeypatch.setattr(MetaplasticStrategy, "criterion", real)
-    done = run(config, data_root=data_root, out_dir=tmp_path, progress=False, log=lambda s: None)
+    lines: list[str] = []
+    done = run(config, data_root=data_root, out_dir=tmp_path, progress=False, log=lines.append)
+    # a resume, not a restart: it continued after experience 0 and trained only experience 1
+    assert any(s.startswith("resuming from") and "experience 1, 0 epoch(s) done" in s
+               for s in lines), lines
+    assert ("resumed: trained 1 of 2 epochs in this process; the checkpoint held the first 1"
+            in lines), lines
     fresh = run(config, data_root=data_root, out_dir=tmp_path / "fresh", progress=False,
                 log=lambda s: None)
     assert done["accuracy_matrix"] == fresh["accuracy_matrix"]

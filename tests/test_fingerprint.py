@@ -80,7 +80,7 @@ def test_a_run_done_by_other_code_reruns_and_its_old_results_are_kept(data_root,
     again = _run(tmp_path, lines)
     assert "skipped" not in again and again["fingerprint"]["id"] == first["fingerprint"]["id"]
     assert lines[0] == (f"run {first['stamp']}: done by other code (sources): rerunning; the "
-                        f"old results are kept in {results.parent / 'superseded'}/")
+                        f"old results will be kept in {results.parent / 'superseded'}/")
     (kept,) = (results.parent / "superseded").glob("results-*.json")
     assert json.loads(kept.read_text())["fingerprint"] == other  # never lost
     assert again["accuracy_matrix"] == first["accuracy_matrix"]  # same code, same numbers
@@ -159,6 +159,6 @@ def test_scratch_clone_a_one_line_change_reruns_and_check_names_the_mismatch(scr
     assert "accuracy matrix" in changed.stdout  # it trained again
     (old,) = (scratch / "runs").glob("*/superseded/results-*.json")
     check = _cli(scratch, "leaderboard", "check", str(old))
-    assert check.returncode == 1
+    assert check.returncode == 2
     assert "was made by other code than this checkout's" in check.stderr
     assert "sources differ" in check.stderr

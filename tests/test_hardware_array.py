@@ -7,13 +7,13 @@ import io
 
 import pytest
 import torch
+from metabnn.hardware import attach
+from metabnn.hardware.array import SynapticArray
+from metabnn.hardware.cells import WriteSpec
+from metabnn.hardware.stats import wilson_interval
+from metabnn.hardware.ternary import PCSASense
 from torch import nn
 
-from hardware import attach
-from hardware.array import SynapticArray
-from hardware.cells import WriteSpec
-from hardware.stats import wilson_interval
-from hardware.ternary import PCSASense
 from metabnn.config import HardwareConfig
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 import torch
+from metabnn.hardware import TechnologyTable, UnitEnergy, attach
+from metabnn.hardware.energy import PRICED
 from torch import nn
 
-from hardware import TechnologyTable, UnitEnergy, attach
-from hardware.energy import PRICED
 from metabnn.config import HardwareConfig
 from metabnn.layers import BinaryConv2d, BinaryLinear
 from metabnn.quantizers import SignQuantizer
@@ -106,14 +106,19 @@ def test_summary_is_json_ready_and_complete(tiny):
                 "technology", "ber_per_write", "e_write_pj"):
         assert key in s
     assert s["measured_ber"]["writes"] == 372
-    lo, hi = s["measured_ber"]["ber_wilson_z4"]
-    assert lo <= s["measured_ber"]["ber"] <= hi
+    # the interval is the Wilson score interval (z = 4) of the run's own counts, by hand
+    k, n, z = s["measured_ber"]["write_errors"], 372, 4.0
+    p = k / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z / (1 + z * z / n) * (p * (1 - p) / n + z * z / (4 * n * n)) ** 0.5
+    assert s["measured_ber"]["ber_wilson_z4"] == pytest.approx(
+        [max(0.0, centre - half), min(1.0, centre + half)], abs=1e-12)
     for entry in s["technology"].values():
         assert entry["source"]
 
 
 def test_ledger_state_dict_round_trip(tiny):
-    from hardware import Ledger
+    from metabnn.hardware import Ledger
 
     model, backend = tiny
     model.train()
@@ -123,3 +128,14 @@ def test_ledger_state_dict_round_trip(tiny):
     other.load_state_dict(backend.ledger.state_dict())
     assert other.counts() == backend.ledger.counts() and other.tasks == backend.ledger.tasks
     assert other.energy(backend.table) == backend.ledger.energy(backend.table)
+
+
+def test_wilson_interval_golden_values():
+    """Hand-computed: k = 0, n = 100, z = 4: centre = 8 / 116, half = 8 / 116, so [0, 16/116];
+    k = 50, n = 100, z = 2: centre 0.5, half = (2 / 1.04) * sqrt(0.0025 + 0.0001)."""
+    from metabnn.hardware.stats import wilson_interval
+
+    assert wilson_interval(0, 100) == pytest.approx((0.0, 16 / 116), abs=1e-12)
+    assert wilson_interval(50, 100, z=2.0) == pytest.approx(
+        (0.5 - 2 / 1.04 * 0.0026 ** 0.5, 0.5 + 2 / 1.04 * 0.0026 ** 0.5), abs=1e-12)
+    assert wilson_interval(0, 0) == (0.0, 1.0)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from metabnn.baselines import STRATEGIES
+from metabnn.hardware import HARDWARE
+from metabnn.hardware.stats import wilson_interval
 
-from baselines import STRATEGIES
-from hardware import HARDWARE
-from hardware.stats import wilson_interval
 from metabnn.cli import main
 from metabnn.config import RunConfig, from_dict
 from metabnn.runner import run

@@ -6,15 +6,15 @@ import math
 
 import pytest
 import torch
-
-from hardware import attach
-from hardware.stochastic import (
+from metabnn.hardware import attach
+from metabnn.hardware.stochastic import (
     IdealSource,
     LFSRSource,
     SMTJSource,
     StochasticInput,
     lfsr_sequence,
 )
+
 from metabnn.config import HardwareConfig
 from metabnn.models import BinaryMLP, init_weights_
 
@@ -72,7 +72,7 @@ def test_smtj_without_bias_is_unbiased():
 
 
 def test_stochastic_input_maps_to_plus_minus_one_average_and_counts_bits():
-    from hardware.energy import Ledger
+    from metabnn.hardware.energy import Ledger
 
     ledger = Ledger()
     q = StochasticInput(8, generator=torch.Generator().manual_seed(0), ledger=ledger, name="l0")

@@ -123,7 +123,7 @@ def test_cli_check_names_each_refused_file(honest, tmp_path, capsys):
     _tamper_metric(bad)
     bad_path = write(tmp_path / "bad", bad)
     assert main(["leaderboard", "check", str(good)]) == 0
-    assert main(["leaderboard", "check", str(good), str(bad_path)]) == 1
+    assert main(["leaderboard", "check", str(good), str(bad_path)]) == 2
     out = capsys.readouterr()
     assert f"accepted {good}" in out.out and "1 accepted, 1 refused" in out.out
     assert f"refused {bad_path}: refused: metrics.average_accuracy: reported" in out.err
@@ -161,7 +161,7 @@ def test_the_cli_check_refuses_a_file_made_by_other_code(honest, tmp_path, capsy
     same = write(tmp_path / "same", {**honest, "fingerprint": other_threads})
     stale = write(tmp_path / "stale", {**honest, "fingerprint": old})
     assert main(["leaderboard", "check", str(same)]) == 0
-    assert main(["leaderboard", "check", str(stale)]) == 1
+    assert main(["leaderboard", "check", str(stale)]) == 2
     err = capsys.readouterr().err
     assert f"fingerprint: {old['id']} was made by other code than this checkout's " \
            f"({current['id']}: sources differ)" in err

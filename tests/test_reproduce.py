@@ -19,15 +19,15 @@ from metabnn.reproduce.report import compare, metric_value, select, summary_tabl
 from metabnn.sweep import SweepSpec
 
 REPO = Path(__file__).resolve().parents[1]
-NINE = ["fig2", "table1", "fig3-width", "mnist-fmnist", "stream-fmnist", "ber-tolerance",
-        "mram-ber", "stochastic-inputs", "ternary"]
+RECIPES = ["fig2", "table1", "fig3-width", "mnist-fmnist", "stream-fmnist", "ber-tolerance",
+        "mram-ber", "stochastic-inputs", "ternary", "vandeven-split-mnist", "vandeven-pmnist"]
 
 
-def test_the_nine_recipes_of_the_issue_are_bundled_in_order():
-    assert recipe_names() == NINE
+def test_the_recipes_are_bundled_in_order():
+    assert recipe_names() == RECIPES
 
 
-@pytest.mark.parametrize("name", NINE)
+@pytest.mark.parametrize("name", RECIPES)
 @pytest.mark.parametrize("scale", SCALES)
 def test_every_recipe_validates_at_every_scale(name, scale):
     recipe = load_recipe(name)
@@ -87,12 +87,12 @@ def test_unknown_recipe_and_bad_values_are_one_line_exit_2(capsys, tmp_path):
     assert not (tmp_path / "out").exists()  # nothing written
 
 
-def test_list_prints_the_nine_recipes_with_both_protocols(capsys):
+def test_list_prints_every_recipe_with_both_protocols(capsys):
     assert main(["reproduce", "--list"]) == 0
     out = capsys.readouterr().out
-    for name in NINE:
+    for name in RECIPES:
         assert f"\n{name}  —  " in f"\n{out}"
-    assert out.count("    quick (") == 9 and out.count("    full  (") == 9
+    assert out.count("    quick (") == len(RECIPES) and out.count("    full  (") == len(RECIPES)
     assert "784-4096-4096-10 BNN" in out
 
 
@@ -193,18 +193,18 @@ def test_the_docs_page_is_the_generators_output():
     page = REPO / "docs" / "reproductions.md"
     assert page.read_text() == build_docs(REPO / "docs"), (
         "docs/reproductions.md is stale: run `metabnn reproduce --docs`")
-    for name in NINE:
+    for name in RECIPES:
         assert f"## {name}\n" in page.read_text()
     for summary in (REPO / "docs" / "reproductions").glob("*/summary.json"):
         body = json.loads(summary.read_text())
-        assert body["recipe"] in NINE and body["comparison"]
+        assert body["recipe"] in RECIPES and body["comparison"]
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", NINE)
+@pytest.mark.parametrize("name", RECIPES)
 def test_every_recipe_runs_end_to_end_at_smoke_scale(name, data_root, tmp_path, capsys):
     assert main(["reproduce", name, "--scale", "smoke", "--out", str(tmp_path),
-                 "--data-root", str(data_root), "--workers", "1"]) == 0
+                 "--data-root", str(data_root), "--workers", "1", "--seeds", "2"]) == 0
     folder = tmp_path / "reproductions" / f"{name}-smoke"
     summary = json.loads((folder / "summary.json").read_text())
     assert summary["rows"] and summary["table"] and not summary["missing"]

@@ -1,4 +1,9 @@
-"""Resume after a crash equals the uninterrupted run, bit for bit (CPU).
+"""Resume after a crash equals the uninterrupted run, bit for bit (CPU), and is proven a resume.
+
+A rerun from scratch is deterministic too, so equal results alone cannot tell a resume from a
+restart: every test also asserts that the process said where it resumed (the checkpoint's
+position) and that it trained only the epochs the checkpoint did not hold
+(:meth:`metabnn.resume.Resumer.report`).
 
 * in-process: a run "crashes" right after its k-th checkpoint (an exception raised from the
   checkpoint writer), is marked failed, and the rerun continues from that checkpoint; for every
@@ -50,6 +55,16 @@ class _Crash(Exception):
     pass
 
 
+def _resumed_from(lines: list[str], experience: int, epoch: int, *, total: int,
+                  epochs: int) -> None:
+    """The rerun said it resumed from (experience, epoch) and trained only what was left."""
+    held = experience * epochs + epoch
+    assert any(line.startswith("resuming from") and f"experience {experience}, {epoch} epoch(s) "
+               "done" in line for line in lines), lines
+    assert (f"resumed: trained {total - held} of {total} epochs in this process; the checkpoint "
+            f"held the first {held}") in lines, lines
+
+
 _SLOW = pytest.mark.slow
 
 
@@ -97,7 +112,8 @@ def test_crash_after_a_checkpoint_then_rerun_equals_uninterrupted(
         monkeypatch.setattr(CheckpointPlugin, "save", original)
         lines: list[str] = []
         again = run(config, data_root=data_root, out_dir=out, progress=False, log=lines.append)
-        assert any(line.startswith("resuming from") for line in lines), lines
+        experience, epoch = saves[-1]
+        _resumed_from(lines, experience, epoch, total=4, epochs=2)
         _same(ref, again)
         assert again.get("hardware") == ref.get("hardware")  # counts, energy, endurance
         assert not (out / stamp(config) / "checkpoint.pt").exists()  # done: removed
@@ -157,7 +173,17 @@ def kill_and_resume(argv: list[str], folder: Path, kill_after_s: float,
                           cwd=REPO)
     assert done.returncode == 0, done.stderr[-3000:]
     results = json.loads((folder / "results.json").read_text())
-    return {"results": results, "position": position, "killed_finished": finished}
+    return {"results": results, "position": position, "killed_finished": finished,
+            "log": done.stdout.splitlines()}
+
+
+def _proven(got: dict, experiences: int, epochs: int) -> None:
+    """A SIGKILLed run's rerun resumed from the checkpoint the kill left, and trained only
+    what that checkpoint did not hold."""
+    position = got["position"]
+    assert isinstance(position, dict), position  # the kill landed after a checkpoint
+    _resumed_from(got["log"], position["experience"], position["epoch"],
+                  total=experiences * epochs, epochs=epochs)
 
 
 def test_sigkill_at_a_random_point_then_resume(data_root, tmp_path):
@@ -175,6 +201,7 @@ def test_sigkill_at_a_random_point_then_resume(data_root, tmp_path):
     checkpoints, delay = rng.randint(1, 2), rng.uniform(0.0, 0.05 * ref["wall_time_s"])
     got = kill_and_resume(argv, tmp_path / "killed" / stamp(config), delay, checkpoints)
     assert got["position"] != "exited"
+    _proven(got, experiences=2, epochs=2)
     _same(ref, got["results"])
 
 
@@ -218,6 +245,7 @@ def test_sigkill_at_five_points_then_resume(data_root, tmp_path):
         print(f"kill {i}: {delay:.1f}s after checkpoint {i + 1}, checkpoint at the kill "
               f"{got['position']}; matrix equal {same}, curves equal "
               f"{r['curves'] == expected['curves']}")
+        _proven(got, experiences=tasks, epochs=2)
         _same(expected, r)
         positions.append(got["position"])
     assert len({json.dumps(p, sort_keys=True) for p in positions}) == 5, positions

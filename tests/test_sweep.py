@@ -77,7 +77,7 @@ def test_local_sweep_of_six_with_two_workers_records_six(local_sweep):
     db = RunRegistry(out / "registry.sqlite")
     rows = db.list(sweep="six")
     assert len(rows) == 6 and {r["status"] for r in rows} == {"done"}
-    assert {r["stamp"] for r in rows} == {r.stamp for r in expand(spec)}
+    assert {r["stamp"] for r in rows} == {r.stamp for r in expand(spec, validate)}
     assert len({r["host"] for r in rows}) == 1 and len(lines) == 1 + 6  # header + one per run
     for r in rows:  # each run folder: results, figures, the run's own log
         folder = out / r["stamp"]
@@ -144,7 +144,7 @@ def test_batched_seeds_train_a_points_seeds_as_one_model_where_the_strategy_allo
     summary = run_sweep(spec, workers=1, out_dir=tmp_path, data_root=data_root,
                         batched_seeds=True, log=lambda s: None)
     assert summary["done"] == 4 and summary["failed"] == 0
-    for r in expand(spec):
+    for r in expand(spec, validate):
         body = json.loads((tmp_path / r.stamp / "results.json").read_text())
         if r.point["strategy"] == "meta":
             assert body["batched"]["seeds"] == [0, 1]

@@ -137,3 +137,42 @@ def test_mode_falls_back_to_offline_without_key_or_network(monkeypatch, tmp_path
     assert resolve_mode(None)[0] == "disabled"
     with pytest.raises(ValueError, match="--wandb 'cloud' is invalid"):
         resolve_mode("cloud")
+
+
+def test_an_empty_wandb_mode_counts_as_unset(monkeypatch, tmp_path, data_root):
+    monkeypatch.setenv("WANDB_MODE", "")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.setenv("NETRC", str(tmp_path / "netrc"))
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert resolve_mode(None) == ("offline", "no W&B API key (WANDB_API_KEY or `wandb login`)")
+    out = tmp_path / "runs"
+    with redirect_stdout(io.StringIO()) as stdout:
+        assert main(["run", "--tasks", "2", "--hidden", "16", "--epochs", "1",
+                     "--train-per-task", "200", "--test-per-task", "100", "--data-root",
+                     str(data_root), "--out", str(out), "--no-progress"]) == 0
+    (line,) = [s for s in stdout.getvalue().splitlines() if s.startswith("W&B:")]
+    assert line.startswith("W&B: logged offline to ")  # it logged, despite the empty variable
+
+
+def test_when_wandb_fails_the_line_names_the_error_and_the_results_are_complete(
+        data_root, tmp_path):
+    """W&B made to fail for real: its folder in the run folder is a file, so it cannot start.
+    The run's results are written in full and the last line says why nothing was logged."""
+    from metabnn.config import RunConfig, from_dict, stamp
+    from metabnn.runner import validate
+
+    argv = ["--tasks", "2", "--hidden", "16", "--epochs", "1", "--train-per-task", "200",
+            "--test-per-task", "100"]
+    config = validate(from_dict(RunConfig, {"stream": {"tasks": 2, "train_per_task": 200,
+                                                       "test_per_task": 100},
+                                            "model": {"hidden": [16]}, "train": {"epochs": 1}}))
+    out = tmp_path / "runs"
+    (out / stamp(config)).mkdir(parents=True)
+    (out / stamp(config) / "wandb").write_text("not a folder")
+    with redirect_stdout(io.StringIO()) as stdout:
+        assert main(["run", *argv, "--data-root", str(data_root), "--out", str(out),
+                     "--no-progress", "--wandb", "offline"]) == 0
+    (line,) = [s for s in stdout.getvalue().splitlines() if s.startswith("W&B:")]
+    assert line.startswith("W&B: nothing logged: W&B failed to start (FileExistsError")
+    results = json.loads((out / stamp(config) / "results.json").read_text())
+    assert len(results["accuracy_matrix"]) == 2 and results["metrics"]["average_accuracy"] > 0

@@ -1,6 +1,6 @@
 """Epoch time of the metaplastic BNN next to a bare PyTorch loop, measured in the same run.
 
-    python -m benchmarks.perf.epoch [--hidden 1024 1024] [--repeats 3] [--device cpu]
+    python -m metabnn.benchmarks.perf.epoch [--hidden 1024 1024] [--repeats 3] [--device cpu]
 
 Both train 784-H-H-10 with BatchNorm, batch 100, on 60,000 in-memory MNIST-shaped images:
 
@@ -118,7 +118,8 @@ def main() -> None:
 
 
 def _avalanche_epoch(model, x, y, batch, device):
-    from benchmarks.tensor_streams import benchmark_from_tensors
+    from metabnn.benchmarks.tensor_streams import benchmark_from_tensors
+
     from metabnn.strategies import MetaplasticStrategy
 
     bench = benchmark_from_tensors([(x.cpu(), y.cpu(), 0)], [(x[:1000].cpu(), y[:1000].cpu(), 0)])

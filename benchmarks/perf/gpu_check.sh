@@ -106,11 +106,11 @@ print("EQUALITY", "OK" if worst <= 0.03 else "OVER 0.03", f"(worst {worst:.4f})"
 EOF
   echo "== speed: one epoch at the Fig. 2d width next to the bare loop; optimizer implementations =="
   # shellcheck disable=SC2086
-  timeout 150 python3 -m benchmarks.perf.epoch --device "$device" --avalanche \
+  timeout 150 python3 -m metabnn.benchmarks.perf.epoch --device "$device" --avalanche \
     ${EPOCH_BENCH:---hidden 4096 4096 --repeats 3}
   echo "== speed: K = 5 batched vs separate, Fig. 2d size, one epoch each =="
   # shellcheck disable=SC2086
-  timeout 240 python3 -m benchmarks.perf.seeds --device "$device" \
+  timeout 240 python3 -m metabnn.benchmarks.perf.seeds --device "$device" \
     ${BENCH:---k 5 --hidden 4096 4096 --n 60000 --n-test 60000 --repeats 2}
   echo "(projected Fig. 2d protocol = 240 x the s/epoch above: one seed, and 5 batched seeds)"
   ;;

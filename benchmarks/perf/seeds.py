@@ -1,6 +1,6 @@
 """K seeds batched into one model next to K separate runs, measured in the same run.
 
-    python -m benchmarks.perf.seeds [--k 4] [--hidden 1024 1024] [--n 6000] [--repeats 3]
+    python -m metabnn.benchmarks.perf.seeds [--k 4] [--hidden 1024 1024] [--n 6000] [--repeats 3]
                                     [--device cpu] [--kernels auto] [--threads N]
 
 Every repeat trains, in alternation (so that load from other processes falls on all alike):

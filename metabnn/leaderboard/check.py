@@ -233,6 +233,8 @@ def check_file(path: str | os.PathLike[str], against: dict[str, Any] | None = No
     """The checked results of ``path``; :class:`CheckError` naming the file and the reasons.
     ``against``: a code fingerprint the file's must match (:func:`same_code`)."""
     path = Path(path)
+    if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
+        raise CheckError(f"{path}: refused: a symlink to {path.resolve()}, outside its folder")
     try:
         raw = path.read_bytes()
     except OSError as err:

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         description="Check results files: schema, types and ranges, the metrics recomputed "
         "from the accuracy matrix, the config stamp, provenance, and that this checkout's code "
         "made it (the code fingerprint's sources and library versions). Reads JSON only; never "
-        "unpickles. Exit 1 if any file is refused.")
+        "unpickles. Exit 2 if any file is refused.")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="results files")
 
 
@@ -54,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
                 refused += 1
                 print(f"refused {err}", file=sys.stderr)
         print(f"{len(args.files) - refused} accepted, {refused} refused")
-        return 1 if refused else 0
+        return 2 if refused else 0
     if args.add or args.registry is not None:
         added, refusals = add_runs(args.add, args.board, args.registry)
         for line in refusals:

@@ -85,7 +85,7 @@ def _ber_rows(plan: BerPlan, results: list[dict[str, Any]]
               ) -> tuple[list[dict[str, Any]], list[str], list[dict[str, Any]]]:
     cell = None
     if plan.cell != "ideal":
-        from hardware.registry import HARDWARE
+        from metabnn.hardware.registry import HARDWARE
 
         cell = HARDWARE.get(plan.cell)()
     rows, missing, used = [], [], []

@@ -52,7 +52,7 @@ def estimate(plan: Any, *, data_root: str | None = None) -> tuple[float, str]:
         steps = 2 * len(plan.seeds) * cfg.epochs * math.ceil(
             (cfg.train_images or 60_000) / cfg.batch_size)
         return steps * t, f"{steps:,} steps at {1e3 * t:.0f} ms measured here"
-    from benchmarks import build_stream
+    from metabnn.benchmarks import build_stream
     from metabnn.runner import build_model, check_data_root, validate
     from metabnn.sweep import expand
 
@@ -62,14 +62,18 @@ def estimate(plan: Any, *, data_root: str | None = None) -> tuple[float, str]:
     for run in expand(plan, validate):
         config = run.config
         key = repr((config.stream.name, config.stream.tasks, config.stream.chunks,
-                    config.stream.train_per_task, config.model, config.train.batch_size))
+                    config.stream.train_per_task, config.model, config.train.batch_size,
+                    config.train.iterations))
         if key not in cache:
             stream = build_stream(config.stream, seed=config.seed, data_root=root)
             images = [len(e.dataset) for e in stream.train_stream]
-            model = build_model(config, stream.input_shape, stream.n_classes)
+            model = build_model(config, stream.input_shape, stream.n_classes,
+                                stream.head_sizes())
             t = step_seconds(model, tuple(stream.input_shape), stream.n_classes,
                              config.train.batch_size)
             steps = sum(math.ceil(n / config.train.batch_size) for n in images)
+            if config.train.iterations is not None:
+                steps = config.train.iterations * len(images)
             cache[key] = (steps * config.train.epochs, t)
         steps, t = cache[key]
         total += steps * t

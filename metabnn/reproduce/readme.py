@@ -50,7 +50,7 @@ def example_block(main: dict[str, Any], meta0: dict[str, Any]) -> str:
     path = f"runs/{main['stamp']}/results.json"
     return "\n".join([
         BEGIN,
-        f"The main job above on this {cores}-thread CPU ({main['wall_time_s'] / 60:.1f} "
+        f"The main job above on {cores} CPU threads ({main['wall_time_s'] / 60:.1f} "
         f"minutes; progress bars omitted; commit {main['git_commit'][:12]}, code fingerprint "
         f"{main['fingerprint']['id']}). The same run with `--meta 0` ends with task 0 at "
         f"{last0[0]:.2f}% (against {last[0]:.2f}% here), then {twin}:",

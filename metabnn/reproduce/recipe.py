@@ -5,10 +5,11 @@ A recipe is a YAML file in ``metabnn/reproduce/recipes/``::
     name: fig2
     title: one line
     paper: the citation
-    kind: runs                 # runs: a sweep of `metabnn run`s; ber: hardware.sweep_ber
+    kind: runs                 # runs: a sweep of `metabnn run`s; ber: metabnn.hardware.sweep_ber
     protocol: the full-scale protocol, in words
     sweep: {base: ..., grid: ..., seeds: [0]}   # kind runs: a `metabnn sweep` file (its schema)
-    ber: {hidden: [...], ...}                    # kind ber: hardware.sweep_ber.SweepBERConfig
+    ber: {hidden: [...], ...}                    # kind ber:
+    metabnn.hardware.sweep_ber.SweepBERConfig
     scales:
       quick: {protocol: ..., set: {dotted.key: value}, grid: {dotted.key: [values]}}
       smoke: {...}
@@ -58,7 +59,8 @@ class Recipe:
     name: str = field(metadata={"help": "the recipe's name: `metabnn reproduce NAME`"})
     title: str = field(metadata={"help": "one line: what the experiment shows"})
     paper: str = field(metadata={"help": "the paper it reproduces"})
-    kind: str = field(metadata={"help": "runs (a sweep of runs) or ber (hardware.sweep_ber)"})
+    kind: str = field(metadata={"help": "runs (a sweep of runs) or ber "
+                                        "(metabnn.hardware.sweep_ber)"})
     protocol: str = field(metadata={"help": "the full-scale protocol, in words"})
     body: dict[str, Any] = field(metadata={"help": "the sweep (kind runs) or sweep-ber config"})
     scales: dict[str, dict[str, Any]] = field(metadata={"help": "quick / smoke overrides"})
@@ -118,10 +120,11 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
                               f"{_did_you_mean(str(name_or_path), names)}: "
                               f"use one of {', '.join(recipe_names())}")
         path = found[str(name_or_path)]
+    from metabnn.files import read_text
+
+    text = read_text(path, "recipe file")
     try:
-        data = yaml.safe_load(path.read_text())
-    except OSError as err:
-        raise ConfigError(f"recipe file {path}: {err.strerror}") from None
+        data = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ConfigError(f"recipe file {path} is invalid YAML: {type(err).__name__}") from None
     return _parse(data, str(path))
@@ -176,7 +179,7 @@ def resolve(recipe: Recipe, scale: str, *, seeds: int | None = None) -> Any:
     over = recipe.scales.get(scale, {}) if scale != "full" else {}
     where = f"recipe {recipe.name} ({scale})"
     if recipe.kind == "ber":
-        from hardware.sweep_ber import SweepBERConfig
+        from metabnn.hardware.sweep_ber import SweepBERConfig
 
         values = {**recipe.body, **(over.get("set") or {})}
         run_seeds = list(over.get("seeds") or values.pop("seeds", None) or [0])
@@ -194,7 +197,7 @@ def resolve(recipe: Recipe, scale: str, *, seeds: int | None = None) -> Any:
         except TypeError as err:
             raise ConfigError(f"{where}: {err}") from None
         if cell != "ideal":
-            from hardware.registry import HARDWARE
+            from metabnn.hardware.registry import HARDWARE
 
             HARDWARE.get(cell)  # an unknown cell fails here
         return BerPlan(config=config, cell=cell, seeds=tuple(run_seeds))

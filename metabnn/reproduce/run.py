@@ -2,7 +2,8 @@
 
 Kind ``runs``: the recipe's sweep goes through :func:`metabnn.sweep.run_sweep` (so every run is
 an ordinary, registry-recorded ``metabnn run``, reused only when done by this code: same code
-fingerprint, :mod:`metabnn.fingerprint`); kind ``ber``: :func:`hardware.sweep_ber.sweep_ber` once
+fingerprint, :mod:`metabnn.fingerprint`); kind ``ber``:
+:func:`metabnn.hardware.sweep_ber.sweep_ber` once
 per seed (a seed's ``sweep_ber.json`` made by this code is reused). Then the summary of
 :func:`metabnn.reproduce.assemble.assemble` from the runs' own results files, the figure, the
 tables and the comparison with the paper, in ``<out>/reproductions/<name>-<scale>/``:
@@ -75,8 +76,8 @@ def _ber_results(plan: BerPlan, *, folder: Path, data_root: str | None, force: b
     """Each seed's ``sweep_ber.json``: reused when made by this code for the same config."""
     import dataclasses
 
-    from hardware.sweep_ber import sweep_ber
     from metabnn.fingerprint import code_fingerprint, fingerprint_diff
+    from metabnn.hardware.sweep_ber import sweep_ber
 
     current = code_fingerprint("cpu")
     results, ran = [], 0
@@ -154,7 +155,7 @@ def reproduce(name: str, *, scale: str = "quick", seeds: int | None = None,
     """
     from metabnn.results import device_name, write_json_atomic
     from metabnn.runner import resolve_device
-    from metabnn.sweep import usable_cpus
+    from metabnn.threads import usable_cpus
 
     recipe = load_recipe(name)
     seeds = seeds or DEFAULT_SEEDS

@@ -1,0 +1,2 @@
+"""Fidelity harness: metabnn beside the authors' code (``python -m
+metabnn.benchmarks.fidelity``)."""

@@ -1,0 +1,143 @@
+"""``python -m metabnn.benchmarks.fidelity``: metabnn's metaplastic BNN next to the authors' code.
+
+Independent mode (default): for every BatchNorm init, every m and every seed, the authors'
+training and metabnn's on one protocol, one process at a time on the same threads; prints each
+side's per-seed final accuracy matrix, per-task mean ± sd, a two-sample test per task, and the
+wall time of both. Paired mode (``--paired``): identical initial weights, permutations and
+minibatch order fed to both codes; per epoch the largest hidden-weight difference, the share of
+differing signs and both accuracy rows, plus a one-step trace of where rounding first differs.
+
+Needs a checkout of the authors' code (``--authors PATH``; without one it says how to get it in
+one line). Writes ``<out>/<name>.json`` and ``<out>/<name>.md``. Not part of the tests: it is
+the measurement behind ``docs/fidelity.md``.
+
+    python -m metabnn.benchmarks.fidelity --authors ../SynapticMetaplasticityBNN \\
+        --seeds 0 1 2 3 4 --metas 0 1.35 --bn-init ones uniform --data-root ../shared/data
+    python -m metabnn.benchmarks.fidelity --authors ../SynapticMetaplasticityBNN --paired \\
+        --hidden 256 256 --tasks 2 --train-per-task 3000 --epochs 3 --data-root ../shared/data
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from metabnn.benchmarks.fidelity.authors import PINNED, MissingCheckout, prepare
+from metabnn.benchmarks.fidelity.report import markdown_independent, markdown_paired
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m metabnn.benchmarks.fidelity",
+                                description=__doc__.split("\n")[0])
+    p.add_argument("--authors", required=True, metavar="PATH",
+                   help=f"checkout of Laborieux-Axel/SynapticMetaplasticityBNN (commit "
+                   f"{PINNED[:12]})")
+    p.add_argument("--data-root", default="../shared/data", help="MNIST in torchvision's layout")
+    p.add_argument("--tasks", type=int, default=3)
+    p.add_argument("--hidden", type=int, nargs="+", default=[512, 512])
+    p.add_argument("--epochs", type=int, default=3, help="epochs per task")
+    p.add_argument("--metas", type=float, nargs="+", default=[0.0, 1.35])
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    p.add_argument("--bn-init", nargs="+", default=["ones", "uniform"],
+                   choices=["ones", "uniform"], help="BatchNorm weights at init, both sides")
+    p.add_argument("--eps-placement", default="before-bias-correction",
+                   choices=["before-bias-correction", "after-bias-correction"],
+                   help="metabnn's Adam epsilon (the authors': before)")
+    p.add_argument("--threads", type=int, default=None, help="torch threads of every run "
+                   "(default: the usable CPUs)")
+    p.add_argument("--paired", action="store_true", help="paired mode (module docstring)")
+    p.add_argument("--train-per-task", type=int, default=None,
+                   help="paired mode: training images per task (default: all 60,000)")
+    p.add_argument("--out", type=Path, default=Path("runs/fidelity"))
+    p.add_argument("--name", default=None, help="output file stem (default: from the mode)")
+    return p
+
+
+def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: str
+                 ) -> dict[str, Any]:
+    from metabnn.benchmarks.fidelity.independent import Protocol, compare, run_authors, run_ours
+
+    from metabnn.threads import usable_cpus
+
+    threads = args.threads or usable_cpus()
+    arms = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for bn_init in args.bn_init:
+            for meta in args.metas:
+                p = Protocol(tasks=args.tasks, hidden=tuple(args.hidden), epochs=args.epochs,
+                             meta=meta, bn_init=bn_init)
+                print(f"== {p.label()}", flush=True)
+                authors, ours = [], []
+                for seed in args.seeds:  # alternate sides, so drifts in load hit both alike
+                    authors.append(run_authors(folder, p, seed, threads=threads))
+                    ours.append(run_ours(p, seed, data_root=args.data_root, out=Path(tmp),
+                                         threads=threads, eps_placement=args.eps_placement))
+                    print(f"seed {seed}: authors "
+                          + " ".join(f"{100 * a:.2f}" for a in authors[-1]["matrix"][-1])
+                          + f" ({authors[-1]['wall_s']:.0f} s) | metabnn "
+                          + " ".join(f"{100 * a:.2f}" for a in ours[-1]["matrix"][-1])
+                          + f" ({ours[-1]['wall_s']:.0f} s)", flush=True)
+                arms.append({"protocol": p.__dict__ | {"label": p.label()}, "authors": authors,
+                             "metabnn": ours, "comparison": compare(authors, ours)})
+    return {"mode": "independent", "authors_commit": commit, "changes": changes,
+            "threads": threads, "eps_placement": args.eps_placement, "seeds": args.seeds,
+            "arms": arms}
+
+
+def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str
+            ) -> dict[str, Any]:
+    from metabnn.benchmarks.fidelity.paired import build_pair, run_paired, trace_step
+
+    arms = []
+    for bn_init in args.bn_init:
+        for meta in args.metas:
+            for seed in args.seeds:
+                print(f"== paired: BatchNorm {bn_init}, m = {meta:g}, seed {seed}", flush=True)
+                kw = dict(data_root=args.data_root, hidden=tuple(args.hidden), tasks=args.tasks,
+                          train_per_task=args.train_per_task, meta=meta, bn_init=bn_init,
+                          eps_placement=args.eps_placement, seed=seed)
+                trace = trace_step(build_pair(folder, **kw))
+                start = time.perf_counter()
+                records = run_paired(build_pair(folder, **kw), epochs=args.epochs)
+                arms.append({"bn_init": bn_init, "meta": meta, "seed": seed, "trace": trace,
+                             "epochs": records, "wall_s": time.perf_counter() - start})
+    return {"mode": "paired", "authors_commit": commit, "changes": changes,
+            "eps_placement": args.eps_placement, "tasks": args.tasks, "hidden": args.hidden,
+            "train_per_task": args.train_per_task, "epochs_per_task": args.epochs,
+            "arms": arms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    from metabnn.fingerprint import code_fingerprint
+    from metabnn.results import git_commit
+
+    scratch = Path(tempfile.mkdtemp(prefix="metabnn-fidelity-"))
+    try:
+        folder, changes, commit = prepare(args.authors, scratch, args.data_root)
+    except MissingCheckout as err:
+        print(f"fidelity: {err}", file=sys.stderr)
+        return 2
+    print(f"the authors' code: commit {commit} (pinned {PINNED[:12]}), scratch copy {folder}")
+    print("changes applied to the scratch copy (call forms, data, the BatchNorm-init switch):")
+    for name, line, before, after in changes:
+        print(f"  {name}:{line}: {before}  ->  {after}")
+    body = (_paired if args.paired else _independent)(args, folder, changes, commit)
+    body["metabnn"] = {"git_commit": git_commit(), "fingerprint": code_fingerprint()}
+    name = args.name or ("paired" if args.paired else "independent")
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{name}.json").write_text(json.dumps(body, indent=2) + "\n")
+    text = (markdown_paired if args.paired else markdown_independent)(body)
+    (args.out / f"{name}.md").write_text(text)
+    print(text)
+    print(f"wrote {args.out / name}.json and .md")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
