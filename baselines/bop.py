@@ -22,10 +22,10 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import torch
-from metabnn.baselines.common import OPTIMIZER_RESET
-from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
+from metabnn.baselines.common import OPTIMIZER_RESET
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 from metabnn.layers import BinaryLayer
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups

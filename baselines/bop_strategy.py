@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from metabnn.baselines.bop import Bop, bop_param_groups
 from torch import nn
 
+from metabnn.baselines.bop import Bop, bop_param_groups
 from metabnn.strategies import MetaplasticStrategy
 
 __all__ = ["BopStrategy"]

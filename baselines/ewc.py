@@ -19,6 +19,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from torch import nn
+
 from metabnn.baselines.common import (
     ADAM_PARAMS,
     OPTIMIZER_RESET,
@@ -27,8 +29,6 @@ from metabnn.baselines.common import (
 )
 from metabnn.baselines.fisher import ESTIMATORS
 from metabnn.baselines.registry import STRATEGIES, hyperparameters
-from torch import nn
-
 from metabnn.config import ConfigError, RunConfig
 from metabnn.seeding import generator
 
@@ -37,7 +37,6 @@ __all__ = ["ewc", "bnn_ewc", "random_consolidation"]
 
 def _ewc_strategy(model, config, device, plugins, *, names, shuffle_seed=None):
     from metabnn.baselines.ewc_plugin import FisherEWCPlugin
-
     from metabnn.strategies import MetaplasticStrategy
 
     hp = hyperparameters(config)

@@ -13,9 +13,9 @@ from typing import Any
 import torch
 from avalanche.training.plugins import EWCPlugin
 from avalanche.training.utils import ParamData
-from metabnn.baselines.fisher import ESTIMATORS, per_sample_fisher, shuffle_within_layers
 from torch import nn
 
+from metabnn.baselines.fisher import ESTIMATORS, per_sample_fisher, shuffle_within_layers
 from metabnn.data import dataset_tensors
 
 __all__ = ["FisherEWCPlugin"]

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import RunConfig
 
 __all__ = ["cumulative", "joint"]

@@ -11,10 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from metabnn.baselines.registry import STRATEGIES
 from torch import nn
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES
 from metabnn.config import RunConfig
 from metabnn.layers import BinaryLayer
 

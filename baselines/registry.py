@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig
-from metabnn.registry import Registry
+from metabnn.registry import Registry, coerce_param
 
 __all__ = [
     "STRATEGIES",
@@ -44,22 +44,8 @@ def _config_value(config: RunConfig, path: str) -> Any:
 
 
 def _coerce(strategy: str, key: str, value: Any, default: Any) -> Any:
-    where = f"--param {key}={value!r} is invalid for strategy {strategy!r}"
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false")
-        return value
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number")
-        return float(value)
-    if isinstance(default, str) and not isinstance(value, str):
-        raise ConfigError(f"{where}: expected a string")
-    return value
+    return coerce_param(f"--param {key}={value!r} is invalid for strategy {strategy!r}", value,
+                        default)
 
 
 def hyperparameters(config: RunConfig) -> dict[str, Any]:

@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import ConfigError, RunConfig
 
 __all__ = ["si", "mas", "lwf"]
@@ -101,6 +101,7 @@ def mas(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
 )
 def lwf(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from avalanche.training.plugins import LwFPlugin
+
     from metabnn.baselines.lwf_plugin import TasksSeenLwFPlugin
 
     hp = hyperparameters(config)

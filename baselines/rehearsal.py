@@ -19,10 +19,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
-from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from torch import nn
 
+from metabnn.baselines.common import ADAM_PARAMS, OPTIMIZER_RESET, strategy_kwargs
+from metabnn.baselines.registry import STRATEGIES, hyperparameters
 from metabnn.config import RunConfig
 
 __all__ = ["replay", "agem", "gem", "gdumb"]
@@ -102,6 +102,7 @@ def gem(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[A
 )
 def gdumb(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from avalanche.training.plugins import GDumbPlugin
+
     from metabnn.baselines.shared_bn import SharedBatchNormPlugin
 
     plugin = GDumbPlugin(mem_size=hyperparameters(config)["mem_size"])

@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
 from metabnn.benchmarks.registry import STREAMS, Stream
 from metabnn.benchmarks.split import class_groups, labelled_stream, select_classes
-
 from metabnn.config import StreamConfig
 from metabnn.data import DataNotFoundError, resolve_data_root
 from metabnn.seeding import generator

@@ -23,12 +23,13 @@ values the stream cannot honour, so that the config a run is stamped with is the
 from __future__ import annotations
 
 import dataclasses
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from metabnn.config import ConfigError, RunConfig, StreamConfig
-from metabnn.registry import Registry
+from metabnn.registry import Registry, coerce_param
 
 __all__ = [
     "STREAMS",
@@ -106,9 +107,24 @@ def resolve_stream(config: StreamConfig) -> StreamConfig:
             raise ConfigError(f"stream.tasks={tasks!r} is invalid for stream {name!r}: its "
                               f"experiences are its {chunks} chunks (set stream.chunks)")
         tasks = chunks
-    resolved = dataclasses.replace(config, scenario=scenario, tasks=tasks, chunks=chunks)
+    resolved = dataclasses.replace(config, scenario=scenario, tasks=tasks, chunks=chunks,
+                                   params=stream_params(config))
     check_scenario(name, resolved)
     return resolved
+
+
+def stream_params(config: StreamConfig) -> dict[str, Any]:
+    """Every parameter the stream declares (registry info ``params``: ``key: (default,
+    help)``) with the value this run uses; unknown keys and wrong types are refused."""
+    declared = STREAMS.entry(config.name).info.get("params", {})
+    unknown = sorted(set(config.params) - set(declared))
+    if unknown:
+        raise ConfigError(f"stream.params.{unknown[0]} is invalid: stream {config.name!r} has "
+                          f"no such parameter (its parameters: "
+                          f"{', '.join(sorted(declared)) or 'none'})")
+    return {k: coerce_param(f"stream.params.{k}={config.params.get(k, d)!r} is invalid for "
+                            f"stream {config.name!r}", config.params.get(k, d), d)
+            for k, (d, _help) in declared.items()}
 
 
 def resolve(config: RunConfig) -> RunConfig:
@@ -204,5 +220,7 @@ def stream_table() -> str:
             f"{'':<25} sizes: {info.get('sizes', '?')}",
             f"{'':<25} source: {info.get('source', '?')}",
             f"{'':<25} defaults: {heads} (stream.head, stream.batchnorm)",
+            *(f"{'':<25} --stream-param {k}={json.dumps(d)}  [{h}]"
+              for k, (d, h) in info.get("params", {}).items()),
         ]
     return "\n".join(lines)

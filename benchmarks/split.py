@@ -26,9 +26,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import torch
+
 from metabnn.benchmarks.registry import STREAMS, Stream
 from metabnn.benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
-
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator

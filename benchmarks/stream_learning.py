@@ -19,11 +19,11 @@ from functools import partial
 from pathlib import Path
 
 import torch
+
 from metabnn.benchmarks.cifar import load_cifar, standardise
 from metabnn.benchmarks.registry import STREAMS, Stream
 from metabnn.benchmarks.split import Prepare, flat_pixels
 from metabnn.benchmarks.tensor_streams import benchmark_from_tensors, seeded_subset
-
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator

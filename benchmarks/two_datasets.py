@@ -18,7 +18,6 @@ from pathlib import Path
 
 from metabnn.benchmarks.registry import STREAMS, Stream
 from metabnn.benchmarks.split import flat_pixels, labelled_stream
-
 from metabnn.config import StreamConfig
 from metabnn.data import load_mnist_like
 from metabnn.seeding import generator

@@ -28,11 +28,12 @@ from __future__ import annotations
 from typing import Any
 
 import torch
+from torch import nn
+
 from metabnn.hardware.cells import WriteSpec
 from metabnn.hardware.energy import Ledger
 from metabnn.hardware.error_aware import draw_rate, flip_signs
 from metabnn.hardware.ternary import sample_confusion, ternarize
-from torch import nn
 
 __all__ = ["SynapticArray", "read_through"]
 

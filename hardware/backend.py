@@ -14,6 +14,9 @@ import dataclasses
 from typing import Any
 
 import torch
+from torch import nn
+
+from metabnn.config import HardwareConfig
 from metabnn.hardware.array import SynapticArray
 from metabnn.hardware.cells import CellModel, IdealCell, WriteSpec
 from metabnn.hardware.energy import PHASES, Ledger, TechnologyTable
@@ -21,9 +24,6 @@ from metabnn.hardware.registry import HARDWARE
 from metabnn.hardware.stats import wilson_interval
 from metabnn.hardware.stochastic import IdealSource, LFSRSource, SMTJSource, StochasticInput
 from metabnn.hardware.ternary import PCSASense, twn_threshold
-from torch import nn
-
-from metabnn.config import HardwareConfig
 from metabnn.layers import BinaryLayer, binary_layers
 from metabnn.seeding import generator
 

@@ -19,9 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from metabnn.hardware.registry import HARDWARE
 
 from metabnn.config import ConfigError
+from metabnn.hardware.registry import HARDWARE
 
 __all__ = ["WriteSpec", "CellModel", "IdealCell", "TableCell", "CONDITIONS"]
 

@@ -25,6 +25,7 @@ import math
 from dataclasses import dataclass, field
 
 import torch
+
 from metabnn.hardware.cells import CellModel
 from metabnn.hardware.registry import HARDWARE
 

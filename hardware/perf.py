@@ -27,11 +27,11 @@ import time
 from collections.abc import Callable
 
 import torch
-from metabnn.hardware.backend import attach
 from torch import nn
 
 from metabnn.config import HardwareConfig
 from metabnn.data import load_mnist_like, resolve_data_root
+from metabnn.hardware.backend import attach
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 

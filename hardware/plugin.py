@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from avalanche.core import SupervisedPlugin
+
 from metabnn.hardware.backend import HardwareBackend
 
 __all__ = ["HardwarePlugin"]

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from statistics import NormalDist
 
 import torch
+
 from metabnn.hardware.cells import CellModel
 from metabnn.hardware.registry import HARDWARE
 

@@ -27,8 +27,9 @@ import functools
 from dataclasses import dataclass, field
 
 import torch
-from metabnn.hardware.energy import Ledger
 from torch import nn
+
+from metabnn.hardware.energy import Ledger
 
 __all__ = ["IdealSource", "LFSRSource", "SMTJSource", "StochasticInput", "lfsr_sequence"]
 

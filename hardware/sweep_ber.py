@@ -26,14 +26,14 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from metabnn.hardware.array import SynapticArray
-from metabnn.hardware.backend import attach
-from metabnn.hardware.cells import WriteSpec
 from torch import nn
 
 from metabnn.config import HardwareConfig
 from metabnn.data import TensorBatchLoader, load_mnist_like, resolve_data_root
 from metabnn.evaluation import accuracy
+from metabnn.hardware.array import SynapticArray
+from metabnn.hardware.backend import attach
+from metabnn.hardware.cells import WriteSpec
 from metabnn.layers import binary_layers
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,6 +87,10 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="metabnn", description=__doc__.split("\n")[0])
+    parser.add_argument("--plugins", action="append", default=[], metavar="MODULE",
+                        help="import a module (or a .py file) of your own strategies, streams, "
+                        "models or hardware cells first (repeatable; also $METABNN_PLUGINS, "
+                        "comma-separated, and entry points of the group metabnn.plugins)")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     run = sub.add_parser(
@@ -102,6 +107,10 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"{help_of(cls, name)} (default: {_default(cls, name)})")
     run.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --param ewc_lambda=5000 (repeatable)")
+    run.add_argument("--stream-param", dest="stream_params", action="append", default=[],
+                     metavar="KEY=VALUE",
+                     help="a parameter of the stream, e.g. --stream-param angles='[0, 45]' "
+                     "(repeatable; `metabnn list streams` lists each stream's)")
     run.add_argument("--config", type=Path, default=None,
                      help="JSON or YAML file with (part of) a run config")
     run.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
@@ -256,6 +265,14 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         if not sep:
             raise ConfigError(f"--param {item!r} is invalid: expected KEY=VALUE")
         data.setdefault("params", {})[key.strip()] = _yaml(raw, f"--param {item!r}")
+    for item in getattr(args, "stream_params", []):
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise ConfigError(f"--stream-param {item!r} is invalid: expected KEY=VALUE")
+        stream = data.setdefault("stream", {})
+        if not isinstance(stream, dict):
+            raise ConfigError(f"stream={stream!r} is invalid: expected a mapping")
+        stream.setdefault("params", {})[key.strip()] = _yaml(raw, f"--stream-param {item!r}")
     for flag, path, *_ in _FLAGS:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
@@ -296,9 +313,12 @@ def _list(kind: str) -> None:
 
 def _run(args: argparse.Namespace) -> None:
     from metabnn.console import outcome_text
-    from metabnn.runner import check_data_root, resolve_device, run, validate
+    from metabnn.runner import check_data_root, ignored, resolve_device, run, validate
 
-    config = validate(config_from_args(args))
+    given = config_from_args(args)
+    config = validate(given)
+    for what in ignored(given):  # one experiment, one stamp: dropped from the resolved config
+        print(f"metabnn: warning: ignored {what}", file=sys.stderr)
     if args.checkpoint_every < 0:
         raise ConfigError(f"--checkpoint-every={args.checkpoint_every} is invalid: must be >= 0 "
                           "(0: no checkpoints)")
@@ -408,6 +428,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = build_parser().parse_args(argv)
     try:
+        if args.plugins:  # also for sweep workers and Ray tasks, which inherit the environment
+            from metabnn.extensions import ENV, load
+
+            os.environ[ENV] = ",".join(
+                [*filter(None, os.environ.get(ENV, "").split(",")), *args.plugins])
+            load()
         if args.command == "list":
             _list(args.kind)
         elif args.command == "run":

@@ -66,6 +66,11 @@ class StreamConfig:
     )
     train_per_task: int | None = _f(None, "use only this many training images per task (all)")
     test_per_task: int | None = _f(None, "use only this many test images per task (all)")
+    params: dict[str, Any] = field(
+        default_factory=dict,
+        metadata={"help": "the stream's own parameters (e.g. rotation angles of a user's "
+                          "stream), checked against what it declares (`metabnn list streams`)"},
+    )
     head: str | None = _f(
         None, "output head: multi = one head per task, chosen by the task label (task "
         "scenario: the literature's Task-IL, van de Ven & Tolias 2019); shared = one head for "
@@ -229,6 +234,17 @@ class RunConfig:
         for part in (self.stream, self.model, self.optim, self.train, self.hardware):
             part.validate()
         return self
+
+    def with_(self, **fields: Any) -> RunConfig:
+        """This config with some fields replaced, sections merged:
+        ``config.with_(stream={"tasks": 2}, seed=3)``; checked as a config file is."""
+        data = to_dict(self)
+        for key, value in fields.items():
+            if isinstance(value, dict) and isinstance(data.get(key), dict) and key != "params":
+                data[key] = {**data[key], **value}
+            else:
+                data[key] = value
+        return from_dict(RunConfig, data).validate()
 
 
 def to_dict(config: Any) -> dict[str, Any]:

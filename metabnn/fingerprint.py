@@ -17,6 +17,8 @@ The fingerprint is a small mapping:
   amplifies the last-bit difference into another trajectory), ``None`` on a GPU;
 * ``kernels`` — ``batched`` when batched seeds ran as one ``bmm`` per layer (not bitwise equal
   to separate runs), else ``separate``;
+* ``plugins`` — 16 hex digits of SHA-256 over the source files of the user's extension modules
+  loaded in this process (:mod:`metabnn.extensions`), ``None`` when there are none;
 * ``id`` — 12 hex digits of SHA-256 over the canonical JSON of all of the above.
 
 :func:`source_hash` is computed once per process; a changed file is seen by the next process.
@@ -125,8 +127,23 @@ def code_fingerprint(device: torch.device | str = "cpu", *, threads: int | None 
         "threads": (threads if threads is not None else torch.get_num_threads()) if cpu
         else None,
         "kernels": kernels,
+        "plugins": _plugins_hash(),
     }
     return {"id": fingerprint_id(body), **body}
+
+
+def _plugins_hash() -> str | None:
+    from metabnn.extensions import source_files as extension_files
+
+    files = extension_files()
+    if not files:
+        return None
+    digest = hashlib.sha256()
+    for label, path in files:
+        data = path.read_bytes()
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()[:16]
 
 
 def fingerprint_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
@@ -134,8 +151,9 @@ def fingerprint_diff(old: dict[str, Any] | None, new: dict[str, Any]) -> str:
     if not isinstance(old, dict):
         return "no fingerprint (made before fingerprints were recorded)"
     parts = []
-    for key in ("sources", "torch", "avalanche-lib", "numpy", "device", "threads", "kernels"):
+    for key in ("sources", "plugins", "torch", "avalanche-lib", "numpy", "device", "threads",
+                "kernels"):
         if old.get(key) != new.get(key):
-            parts.append("sources" if key == "sources" else
+            parts.append(key if key in ("sources", "plugins") else
                          f"{key} {old.get(key)} -> {new.get(key)}")
     return ", ".join(parts) or "same"

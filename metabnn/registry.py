@@ -8,7 +8,9 @@ Registration is a decorator at the definition site, as timm's ``@register_model`
     def bnn_mlp(...): ...
 
 ``names()`` lists, ``get(name)`` resolves, and ``get`` also accepts the registered object itself,
-so that a name and its object are interchangeable. Duplicate names raise.
+so that a name and its object are interchangeable. Duplicate names raise. Before listing or
+failing to find a name, a registry imports the user's extension modules
+(:mod:`metabnn.extensions`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,41 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
-__all__ = ["Registry", "Entry", "UnknownNameError"]
+__all__ = ["Registry", "Entry", "UnknownNameError", "coerce_param"]
+
+
+def coerce_param(where: str, value: Any, default: Any) -> Any:
+    """``value`` as the type of its declared ``default`` (a float accepts an int); a value of
+    another type is refused with a ``ConfigError`` that starts with ``where``."""
+    from metabnn.config import ConfigError
+
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where}: expected true or false")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where}: expected an integer")
+        return value
+    if isinstance(default, float):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where}: expected a number")
+        return float(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{where}: expected a string")
+    if isinstance(default, (list, tuple)):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where}: expected a list")
+        return list(value)
+    return value
+
+
+def _extensions() -> None:
+    from metabnn.extensions import load
+
+    load()
 
 T = TypeVar("T")
 
@@ -62,12 +98,15 @@ class Registry(Generic[T]):
         return decorator
 
     def names(self) -> list[str]:
+        _extensions()
         return sorted(self._entries)
 
     def entries(self) -> list[Entry[T]]:
         return [self._entries[n] for n in self.names()]
 
     def entry(self, name: str) -> Entry[T]:
+        if name not in self._entries:
+            _extensions()  # the user's own strategies, streams, models, cells
         try:
             return self._entries[name]
         except KeyError:

@@ -10,7 +10,8 @@ import dataclasses
 import random
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,17 @@ import numpy as np
 import torch
 from torch import nn
 
-from metabnn.baselines import STRATEGIES, check_strategy, strategy_record
+from metabnn.baselines import STRATEGIES, check_strategy, hyperparameters, strategy_record
 from metabnn.benchmarks import STREAMS, build_stream, resolve
-from metabnn.config import ConfigError, RunConfig, stamp, to_dict
+from metabnn.config import (
+    ConfigError,
+    HardwareConfig,
+    ModelConfig,
+    OptimConfig,
+    RunConfig,
+    stamp,
+    to_dict,
+)
 from metabnn.console import experience_line, format_matrix, run_header
 from metabnn.data import resolve_data_root
 from metabnn.fingerprint import code_fingerprint
@@ -33,7 +42,8 @@ from metabnn.runs import RunBusyError, RunRegistry, default_registry_path
 from metabnn.seeding import derived_seed, generator
 
 __all__ = ["run", "resolve_device", "check_data_root", "build_model", "format_matrix",
-           "validate"]  # format_matrix: re-exported from metabnn.console
+           "validate", "canonical", "ignored", "assemble", "Assembly"]
+# format_matrix is re-exported from metabnn.console
 
 
 def resolve_device(device: str) -> torch.device:
@@ -64,9 +74,11 @@ def check_data_root(data_root: str | Path | None) -> Path:
 def validate(config: RunConfig) -> RunConfig:
     """Check values and that every name resolves, before any work starts.
 
-    Returns the *resolved* config: unset stream-dependent fields (tasks, scenario, chunks, model)
-    take the stream's defaults, and streams without boundaries turn optimizer resets off
-    (:func:`benchmarks.resolve`). Idempotent.
+    Returns the *resolved*, canonical config: unset stream-dependent fields (tasks, scenario,
+    chunks, model, head, BatchNorm policy) take the stream's defaults, streams without
+    boundaries turn optimizer resets off (:func:`metabnn.benchmarks.resolve`), and what the run
+    does not use is set to its default (:func:`canonical`): one experiment, one stamp.
+    Idempotent.
     """
     config.validate()
     STREAMS.entry(config.stream.name)
@@ -76,7 +88,57 @@ def validate(config: RunConfig) -> RunConfig:
     check_strategy(config)  # its --param values, scenario and model
     if wanted(config.hardware):
         resolve_cell(config.hardware)  # the cell name and its condition resolve
-    return config
+    return canonical(config)[0]
+
+
+def ignored(config: RunConfig) -> list[str]:
+    """What ``config`` sets that its run would not use (dropped by :func:`validate`)."""
+    config.validate()
+    config = resolve(config)
+    check_strategy(config)
+    return canonical(config)[1]
+
+
+def canonical(config: RunConfig) -> tuple[RunConfig, list[str]]:
+    """``config`` as the experiment it runs, and the fields it set that the run ignores.
+
+    * the strategy's parameters: every declared one with the value the run uses (an explicit
+      default and an omitted one are one experiment);
+    * ``optim.meta``: 0 for a strategy that does not read it (it trains with m = 0), so the m
+      a run shows is the m it trained with;
+    * the hardware fields without a hardware backend, ``model.channels`` of a model that takes
+      no images, the init width of a model with PyTorch's init, the BatchNorm fields of a model
+      without BatchNorm: their defaults.
+    """
+    hp = hyperparameters(config)
+    dropped = []
+    optim, hardware, model = config.optim, config.hardware, config.model
+    if "optim.meta" not in STRATEGIES.entry(config.strategy).info.get("params", {}):
+        if optim.meta not in (0.0, OptimConfig().meta):  # set, and not to the default
+            dropped.append(f"optim.meta={optim.meta:g}: strategy {config.strategy!r} trains "
+                           "with m = 0")
+        optim = dataclasses.replace(optim, meta=0.0)
+    if not wanted(hardware) and hardware != HardwareConfig():
+        changed = [f.name for f in dataclasses.fields(HardwareConfig)
+                   if getattr(hardware, f.name) != getattr(HardwareConfig(), f.name)]
+        dropped.append(f"hardware.{', hardware.'.join(changed)}: no hardware backend "
+                       "(--hardware)")
+        hardware = HardwareConfig()
+    info, defaults = MODELS.entry(model.name).info, ModelConfig()
+    unused = []
+    if info.get("input") != "image":
+        unused.append("channels")
+    if info.get("init") == "pytorch":
+        unused.append("init_width")
+    if not info.get("batchnorm", True):
+        unused += ["bn_weight_init", "track_running_stats"]
+    for name in unused:
+        if getattr(model, name) != getattr(defaults, name):
+            dropped.append(f"model.{name}: model {model.name!r} does not use it")
+            model = dataclasses.replace(model, **{name: getattr(defaults, name)})
+    params = {k: v for k, v in hp.items() if "." not in k}
+    return dataclasses.replace(config, params=params, optim=optim, hardware=hardware,
+                               model=model), dropped
 
 
 def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int,
@@ -236,21 +298,58 @@ def _figures(results: dict[str, Any], folder: Path, log: Callable[[str], Any]) -
         return []
 
 
-def _train(
-    config: RunConfig,
-    *,
-    data_root: str | Path | None,
-    device: str,
-    out_dir: str | Path,
-    progress: bool,
-    log: Callable[[str], Any],
-    extra_plugins: list[Any],
-    resume: str | None = None,
-    checkpoint_every: int = 1,
-    heartbeat: Callable[[], Any] = lambda: None,
-    stream: Any = None,
-) -> dict[str, Any]:
-    """The training itself: stream, model, strategy, the experiences, results.json."""
+@dataclass
+class Assembly:
+    """One run assembled as the command line assembles it: the resolved config, its stream,
+    model, hardware backend (or ``None``), strategy with every plugin of the protocol, and the
+    accuracy-matrix plugin that records the results. :mod:`metabnn.api` hands it to users."""
+
+    config: RunConfig
+    stream: Any
+    model: nn.Module
+    backend: Any
+    strategy: Any
+    matrix: Any
+    device: torch.device
+
+    @property
+    def whole_stream(self) -> bool:
+        """Joint training takes the whole stream in one call (one row of the matrix)."""
+        return STRATEGIES.entry(self.config.strategy).info.get("trains_on") == "stream"
+
+    def experiences(self) -> list[Any]:
+        """What to pass to ``strategy.train``, in order."""
+        stream = list(self.stream.train_stream)
+        return [stream] if self.whole_stream else stream
+
+    def results(self, wall_time_s: float) -> dict[str, Any]:
+        """The results file's content after training (provenance of this process)."""
+        config, stream, matrix = self.config, self.stream, self.matrix
+        summary = (joint_summary if self.whole_stream
+                   else summarize if stream.boundaries else stream_summary)
+        results = {
+            "stamp": stamp(config),
+            "config": to_dict(config),
+            "seed": config.seed,
+            "scenario": stream.scenario,
+            "boundaries": stream.boundaries,
+            "strategy": strategy_record(config, self.strategy),
+            "accuracy_matrix": matrix.matrix,
+            "curves": matrix.curves,
+            "metrics": summary(matrix.matrix),
+            "wall_time_s": wall_time_s,
+            **provenance(self.device),
+        }
+        if self.backend is not None:
+            results["hardware"] = self.backend.summary()
+        return results
+
+
+def assemble(config: RunConfig, *, data_root: str | Path | None = None, device: str = "auto",
+             progress: bool = False, plugins: Sequence[Any] = (), stream: Any = None
+             ) -> Assembly:
+    """Seed the global generators, build the stream, model, hardware backend and strategy of
+    the resolved ``config`` with the plugins of its protocol (then ``plugins``)."""
     from metabnn.plugins import (
         AccuracyMatrixPlugin,
         GrowingHeadPlugin,
@@ -258,18 +357,13 @@ def _train(
         ProgressPlugin,
         TaskBatchNormPlugin,
     )
-    from metabnn.resume import Resumer
 
-    validate(config)
     dev = resolve_device(device)
-    run_stamp = stamp(config)
-    folder = Path(out_dir) / run_stamp
     # Avalanche plugins (replay buffers, ...) draw from the global generators: seed them too.
     global_seed = derived_seed(config.seed, "global")
     torch.manual_seed(global_seed)
     random.seed(global_seed)
     np.random.seed(global_seed % 2**32)
-
     if stream is None:  # streams draw from their own seeded generators, never the global ones
         stream = build_stream(config.stream, seed=config.seed,
                               data_root=resolve_data_root(data_root))
@@ -284,58 +378,65 @@ def _train(
     )
     budget = (IterationBudgetPlugin(config.train.iterations)
               if config.train.iterations is not None else None)
-    plugins = [p for p in (budget, batchnorm, head, matrix, ProgressPlugin(progress),
-                           *extra_plugins) if p is not None]
+    chosen = [p for p in (budget, batchnorm, head, matrix, ProgressPlugin(progress), *plugins)
+              if p is not None]
     if backend is not None:
         from metabnn.hardware.plugin import HardwarePlugin
 
-        plugins.insert(0, HardwarePlugin(backend))  # arrays in step before anyone evaluates
-    strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=plugins)
-    write_json_atomic(folder / "config.json", {"stamp": run_stamp, "config": to_dict(config)})
+        chosen.insert(0, HardwarePlugin(backend))  # arrays in step before anyone evaluates
+    strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=chosen)
+    return Assembly(config, stream, model, backend, strategy, matrix, dev)
 
+
+def _train(
+    config: RunConfig,
+    *,
+    data_root: str | Path | None,
+    device: str,
+    out_dir: str | Path,
+    progress: bool,
+    log: Callable[[str], Any],
+    extra_plugins: list[Any],
+    resume: str | None = None,
+    checkpoint_every: int = 1,
+    heartbeat: Callable[[], Any] = lambda: None,
+    stream: Any = None,
+) -> dict[str, Any]:
+    """The training itself: the assembly, the experiences (checkpointed), results.json."""
+    from metabnn.resume import Resumer
+
+    validate(config)
+    run_stamp = stamp(config)
+    folder = Path(out_dir) / run_stamp
+    a = assemble(config, data_root=data_root, device=device, progress=progress,
+                 plugins=[p for p in extra_plugins if p is not None], stream=stream)
+    write_json_atomic(folder / "config.json", {"stamp": run_stamp, "config": to_dict(config)})
     log(run_header(run_stamp, to_dict(config),
-                   getattr(strategy, "record", {}).get("meta", config.optim.meta),  # as trained
-                   dev.type, stream.boundaries))
-    fingerprint = code_fingerprint(dev)
+                   getattr(a.strategy, "record", {}).get("meta", config.optim.meta),  # trained
+                   a.device.type, a.stream.boundaries))
+    fingerprint = code_fingerprint(a.device)
     start = time.perf_counter()
-    # Joint training takes the whole stream in one call: one row of the matrix.
-    whole = STRATEGIES.entry(config.strategy).info.get("trains_on") == "stream"
     resumer = Resumer(
-        strategy, folder / "checkpoint.pt", epochs=config.train.epochs, every=checkpoint_every,
-        resume=resume, whole_stream=whole, name=config.strategy, stamp=run_stamp, log=log,
-        fingerprint=fingerprint["id"],
+        a.strategy, folder / "checkpoint.pt", epochs=config.train.epochs,
+        every=checkpoint_every, resume=resume, whole_stream=a.whole_stream,
+        name=config.strategy, stamp=run_stamp, log=log, fingerprint=fingerprint["id"],
         extra=lambda: {"stamp": run_stamp, "fingerprint": fingerprint["id"],
                        "wall_time_s": resumer.wall_time_s + time.perf_counter() - start},
         on_save=lambda position: heartbeat(),
     )
-    experiences = [list(stream.train_stream)] if whole else list(stream.train_stream)
+    experiences = a.experiences()
     for experience in resumer.experiences(experiences):
-        strategy.train(experience)
-        last = matrix.matrix[-1]
-        label = "all experiences" if whole else f"experience {experience.current_experience}"
-        log(experience_line(label, last))
+        a.strategy.train(experience)
+        label = ("all experiences" if a.whole_stream
+                 else f"experience {experience.current_experience}")
+        log(experience_line(label, a.matrix.matrix[-1]))
     wall = resumer.wall_time_s + time.perf_counter() - start
     resumed = resumer.report(len(experiences))
     if resumed is not None:
         log(resumed)
-
-    results = {
-        "stamp": run_stamp,
-        "config": to_dict(config),
-        "seed": config.seed,
-        "scenario": stream.scenario,
-        "boundaries": stream.boundaries,
-        "strategy": strategy_record(config, strategy),
-        "accuracy_matrix": matrix.matrix,
-        "curves": matrix.curves,
-        "metrics": (summarize if stream.boundaries else stream_summary)(matrix.matrix)
-        if not whole else joint_summary(matrix.matrix),
-        "wall_time_s": wall,
-        **provenance(dev),
-    }
-    if backend is not None:
-        results["hardware"] = backend.summary()
-        log(backend.format_summary())
+    results = a.results(wall)
+    if a.backend is not None:
+        log(a.backend.format_summary())
     write_results(folder / "results.json", results)  # an older file is kept in superseded/
     (folder / "checkpoint.pt").unlink(missing_ok=True)  # done: results.json has it all
     results["path"] = str(folder / "results.json")

@@ -22,7 +22,7 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 def fake_fingerprint(sources: str = "0123456789abcdef", threads: int = 2) -> dict[str, Any]:
     """A well-formed code fingerprint (its id is the hash of its fields)."""
     body = {"sources": sources, "torch": "2.0", "avalanche-lib": "0.6.0", "numpy": "2.0",
-            "device": "cpu", "threads": threads, "kernels": "separate"}
+            "device": "cpu", "threads": threads, "kernels": "separate", "plugins": None}
     return {"id": fingerprint_id(body), **body}
 
 

@@ -8,12 +8,12 @@ import json
 
 import pytest
 import torch
+from torch import nn
+
 from metabnn.baselines import STRATEGIES, check_strategy, hyperparameters, strategy_table
 from metabnn.baselines.bop import Bop, binarize_weights_, bop_param_groups
 from metabnn.baselines.common import hidden_layer_predicate, hidden_weight_names
 from metabnn.baselines.fisher import per_sample_fisher, shuffle_within_layers
-from torch import nn
-
 from metabnn.cli import main
 from metabnn.config import ConfigError, RunConfig, from_dict
 from metabnn.models import MLP, BinaryMLP, init_weights_
@@ -110,8 +110,8 @@ def test_ewc_penalty_is_zero_at_the_anchor_and_positive_away():
     from types import SimpleNamespace
 
     from avalanche.training.utils import ParamData
-    from metabnn.baselines.ewc_plugin import FisherEWCPlugin
 
+    from metabnn.baselines.ewc_plugin import FisherEWCPlugin
     from metabnn.data import attach_tensors
 
     torch.manual_seed(0)

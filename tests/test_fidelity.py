@@ -4,6 +4,7 @@ rewrites it applies to a scratch copy, and its one-line answer without a checkou
 from __future__ import annotations
 
 import pytest
+
 from metabnn.benchmarks.fidelity.__main__ import main
 from metabnn.benchmarks.fidelity.authors import PINNED, _rewrite_call
 

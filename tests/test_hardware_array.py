@@ -7,14 +7,14 @@ import io
 
 import pytest
 import torch
+from torch import nn
+
+from metabnn.config import HardwareConfig
 from metabnn.hardware import attach
 from metabnn.hardware.array import SynapticArray
 from metabnn.hardware.cells import WriteSpec
 from metabnn.hardware.stats import wilson_interval
 from metabnn.hardware.ternary import PCSASense
-from torch import nn
-
-from metabnn.config import HardwareConfig
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 from metabnn.quantizers import binarize

@@ -12,12 +12,12 @@ import zlib
 
 import pytest
 import torch
+
+from metabnn.config import ConfigError
 from metabnn.hardware import HARDWARE, RRAM1T1R, RRAM2T2R, STTMRAM, TableCell
 from metabnn.hardware.array import SynapticArray
 from metabnn.hardware.cells import WriteSpec
 from metabnn.hardware.stats import wilson_interval
-
-from metabnn.config import ConfigError
 
 N = 2**20
 

@@ -6,11 +6,11 @@ import dataclasses
 
 import pytest
 import torch
-from metabnn.hardware import TechnologyTable, UnitEnergy, attach
-from metabnn.hardware.energy import PRICED
 from torch import nn
 
 from metabnn.config import HardwareConfig
+from metabnn.hardware import TechnologyTable, UnitEnergy, attach
+from metabnn.hardware.energy import PRICED
 from metabnn.layers import BinaryConv2d, BinaryLinear
 from metabnn.quantizers import SignQuantizer
 

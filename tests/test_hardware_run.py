@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from metabnn.baselines import STRATEGIES
-from metabnn.hardware import HARDWARE
-from metabnn.hardware.stats import wilson_interval
 
+from metabnn.baselines import STRATEGIES
 from metabnn.cli import main
 from metabnn.config import RunConfig, from_dict
+from metabnn.hardware import HARDWARE
+from metabnn.hardware.stats import wilson_interval
 from metabnn.runner import run
 
 TINY = {

@@ -6,6 +6,8 @@ import math
 
 import pytest
 import torch
+
+from metabnn.config import HardwareConfig
 from metabnn.hardware import attach
 from metabnn.hardware.stochastic import (
     IdealSource,
@@ -14,8 +16,6 @@ from metabnn.hardware.stochastic import (
     StochasticInput,
     lfsr_sequence,
 )
-
-from metabnn.config import HardwareConfig
 from metabnn.models import BinaryMLP, init_weights_
 
 X = torch.tensor([[0.0, 0.1, 0.25, 0.5, 0.8, 1.0]])

@@ -7,9 +7,9 @@ import json
 
 import pytest
 import torch
-from metabnn.baselines import STRATEGIES
 from torch import nn
 
+from metabnn.baselines import STRATEGIES
 from metabnn.config import ConfigError, RunConfig, from_dict
 from metabnn.data import IterationLoader, TensorBatchLoader
 from metabnn.evaluation import accuracy

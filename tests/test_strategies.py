@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import torch
 from avalanche.core import SupervisedPlugin
-from metabnn.benchmarks.tensor_streams import benchmark_from_tensors
 
+from metabnn.benchmarks.tensor_streams import benchmark_from_tensors
 from metabnn.data import TensorBatchLoader
 from metabnn.models import BinaryMLP, init_weights_
 from metabnn.plugins import AccuracyMatrixPlugin

@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+
 from metabnn.baselines import STRATEGIES
 from metabnn.benchmarks import STREAMS, build_stream, resolve, resolve_stream
 from metabnn.benchmarks.cifar import ANIMALS, VEHICLES, load_cifar, standardise
 from metabnn.benchmarks.split import flat_pixels
 from metabnn.benchmarks.stream_learning import iid_chunks
-
 from metabnn.config import ConfigError, RunConfig, StreamConfig, from_dict, stamp
 from metabnn.data import DataNotFoundError, dataset_tensors, load_mnist_like
 from metabnn.models import MODELS

@@ -61,7 +61,6 @@ def _parser() -> argparse.ArgumentParser:
 def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: str
                  ) -> dict[str, Any]:
     from metabnn.benchmarks.fidelity.independent import Protocol, compare, run_authors, run_ours
-
     from metabnn.threads import usable_cpus
 
     threads = args.threads or usable_cpus()

@@ -119,7 +119,6 @@ def main() -> None:
 
 def _avalanche_epoch(model, x, y, batch, device):
     from metabnn.benchmarks.tensor_streams import benchmark_from_tensors
-
     from metabnn.strategies import MetaplasticStrategy
 
     bench = benchmark_from_tensors([(x.cpu(), y.cpu(), 0)], [(x[:1000].cpu(), y[:1000].cpu(), 0)])

@@ -54,8 +54,8 @@ REQUIRED: dict[str, type | tuple[type, ...]] = {
 
 _VERSIONS = ("metabnn", "torch", "avalanche-lib")
 _FINGERPRINT_KEYS = {"id", "sources", "torch", "avalanche-lib", "numpy", "device", "threads",
-                     "kernels"}
-CODE_KEYS = ("sources", "torch", "avalanche-lib", "numpy")
+                     "kernels", "plugins"}
+CODE_KEYS = ("sources", "plugins", "torch", "avalanche-lib", "numpy")
 """The fingerprint fields that say which code made a result (the rest say how it ran)."""
 _PICKLE = b"\x80"  # the PROTO opcode every pickle of protocol 2 or later starts with
 
