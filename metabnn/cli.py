@@ -1,4 +1,5 @@
-"""The ``metabnn`` command line: run, list, runs, sweep, sweep-ber, leaderboard, reproduce.
+"""The ``metabnn`` command line: run, list, runs, compare, sweep, sweep-ber, leaderboard,
+reproduce.
 
 Options map one to one onto :class:`~metabnn.config.RunConfig` fields; their help texts and
 defaults come from the config's field metadata, so ``--help`` and the config never disagree.
@@ -156,12 +157,29 @@ def build_parser() -> argparse.ArgumentParser:
     runs.add_argument("--out", default="runs", help="the runs folder (default: runs)")
     for col in ("status", "strategy", "stream", "sweep"):
         runs.add_argument(f"--{col}", default=None, help=f"only runs with this {col}")
+    runs.add_argument("--format", choices=["text", "csv", "json"], default="text",
+                      help="text: a table; csv: one line a run, config and metrics as dotted "
+                      "columns; json: every column (default: text)")
     show = runs.add_subparsers(dest="runs_command", parser_class=_Parser).add_parser(
         "show", help="print one run: config, status, error, metrics, provenance")
     show.add_argument("stamp", help="a stamp or an unambiguous prefix of one")
     # also accepted after the stamp; SUPPRESS keeps a value given before `show`
     show.add_argument("--registry", type=Path, default=argparse.SUPPRESS, help=_REGISTRY_HELP)
     show.add_argument("--out", default=argparse.SUPPRESS, help="the runs folder (default: runs)")
+
+    compare = sub.add_parser(
+        "compare", help="done runs side by side: accuracy, BWT, forgetting (mean ± sd over "
+        "seeds), final matrix row and the settings that differ",
+        description="Put done runs side by side, one row per configuration over its seeds: "
+        "by STAMP (or prefix), by --sweep, or by --strategy/--stream filters.")
+    compare.add_argument("stamps", nargs="*", metavar="STAMP",
+                         help="runs to compare (default: every done run the filters match)")
+    for col in ("sweep", "strategy", "stream"):
+        compare.add_argument(f"--{col}", default=None, help=f"only runs with this {col}")
+    compare.add_argument("--format", choices=["text", "csv", "json", "md"], default="text",
+                         help="text, csv, json or md (Markdown) (default: text)")
+    compare.add_argument("--registry", type=Path, default=None, help=_REGISTRY_HELP)
+    compare.add_argument("--out", default="runs", help="the runs folder (default: runs)")
 
     sweep = sub.add_parser("sweep", help="run a grid of runs from a sweep YAML file",
                            description="Expand SWEEP.yaml (base config x grid x seeds) and run "
@@ -371,6 +389,11 @@ def _runs(args: argparse.Namespace) -> None:
         return
     rows = db.list(status=args.status, strategy=args.strategy, stream=args.stream,
                    sweep=args.sweep)
+    if args.format != "text":
+        from metabnn.runs import export_runs
+
+        print(export_runs(rows, args.format), end="" if args.format == "csv" else "\n")
+        return
     print(format_runs(rows))
     counts = {s: sum(r["status"] == s for r in rows) for s in ("done", "failed", "running")}
     print(f"{len(rows)} runs: " + ", ".join(f"{n} {s}" for s, n in counts.items()) + f" ({path})")
@@ -440,6 +463,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             _run(args)
         elif args.command == "runs":
             _runs(args)
+        elif args.command == "compare":
+            from metabnn.compare import main_compare
+            from metabnn.runs import default_registry_path
+
+            print(main_compare(args.stamps, registry=Path(args.registry or default_registry_path(
+                args.out)), fmt=args.format, sweep=args.sweep, strategy=args.strategy,
+                stream=args.stream), end="")
         elif args.command == "sweep":
             return _sweep(args)
         elif args.command == "sweep-ber":

@@ -26,6 +26,7 @@ __all__ = [
     "HardwareConfig",
     "RunConfig",
     "stamp",
+    "seedless_stamp",
     "to_dict",
     "from_dict",
     "help_of",
@@ -255,6 +256,14 @@ def to_dict(config: Any) -> dict[str, Any]:
 def stamp(config: RunConfig) -> str:
     """12 hex digits of SHA-256 over the canonical JSON of ``config``."""
     canonical = json.dumps(to_dict(config), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def seedless_stamp(config: dict[str, Any]) -> str:
+    """12 hex digits of SHA-256 over the canonical JSON of a config dict without its seed: what
+    the runs of one configuration over several seeds share."""
+    body = {k: v for k, v in config.items() if k != "seed"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 

@@ -24,6 +24,8 @@ models.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import socket
@@ -36,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = ["RunRegistry", "RunBusyError", "STATUSES", "default_registry_path", "format_runs",
-           "format_run"]
+           "format_run", "export_runs"]
 
 STATUSES = ("running", "done", "failed")
 
@@ -392,6 +394,36 @@ def format_runs(rows: list[dict[str, Any]]) -> str:
             f"{r['sweep'] or ''}"
         )
     return "\n".join(lines)
+
+
+def export_runs(rows: list[dict[str, Any]], fmt: str) -> str:
+    """Rows as ``json`` (every column, config and metrics nested) or ``csv`` (one line a run;
+    config and metrics flattened to dotted columns, lists joined by spaces)."""
+    if fmt == "json":
+        return json.dumps(rows, indent=2, sort_keys=True, default=str)
+    if fmt != "csv":
+        raise ValueError(f"--format {fmt!r} is invalid: use text, csv or json")
+    flat = [_flatten(r) for r in rows]
+    columns = list(dict.fromkeys(k for f in flat for k in f))
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(flat)
+    return buf.getvalue()
+
+
+def _flatten(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flatten(value, name + "."))
+        elif isinstance(value, (list, tuple)):
+            out[name] = " ".join(json.dumps(v) if isinstance(v, (list, dict)) else str(v)
+                                 for v in value)
+        else:
+            out[name] = value
+    return out
 
 
 def format_run(row: dict[str, Any]) -> str:

@@ -16,11 +16,12 @@ than :data:`MIN_SEEDS` seeds are marked (:attr:`Row.few_seeds`).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass
 from typing import Any
+
+from metabnn.config import seedless_stamp
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
            "make_rows", "energy_pj", "device_writes", "fmt_pct", "fmt_stat",
@@ -109,9 +110,7 @@ class Row:
 
 def group_key(config: dict[str, Any]) -> str:
     """12 hex digits of SHA-256 over the canonical JSON of ``config`` without ``seed``."""
-    body = {k: v for k, v in config.items() if k != "seed"}
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return seedless_stamp(config)
 
 
 def energy_pj(results: dict[str, Any]) -> float | None:
