@@ -185,8 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
                            description="Expand SWEEP.yaml (base config x grid x seeds) and run "
                            "every run not done yet; see metabnn.sweep for the file format.")
     sweep.add_argument("file", type=Path, metavar="SWEEP.yaml", help="the sweep file")
-    sweep.add_argument("--backend", choices=["local", "ray"], default="local",
-                       help="local: a process pool; ray: Ray tasks (pip install -e '.[ray]') "
+    sweep.add_argument("--backend", choices=["local", "ray", "slurm"], default="local",
+                       help="local: a process pool; ray: Ray tasks (pip install -e '.[ray]'); "
+                       "slurm: a SLURM job array via submitit (pip install -e '.[slurm]') "
                        "(default: local)")
     sweep.add_argument("--workers", type=int, default=1,
                        help="parallel runs (local processes, or CPUs of a local Ray) (default: 1)")
@@ -201,6 +202,35 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--device", default="cpu", help="device of every run (default: cpu)")
     sweep.add_argument("--out", default="runs",
                        help="folder for run folders and sweeps/<name>/ (default: runs)")
+    slurm = sweep.add_argument_group(
+        "slurm backend", "each run one task of a job array; the tasks write their results "
+        "files to --out (a shared file system), this process alone records them in the "
+        "registry (keep it on a local disk: --registry); rerun the sweep to gather what "
+        "finished and resubmit only what is neither done nor queued")
+    slurm.add_argument("--slurm-partition", default=None, help="the partition (default: the "
+                       "cluster's default)")
+    slurm.add_argument("--slurm-time", type=int, default=60, metavar="MIN",
+                       help="time limit of each run in minutes; a run that runs out continues "
+                       "from its checkpoint when the sweep is rerun (default: 60)")
+    slurm.add_argument("--slurm-mem", type=float, default=8.0, metavar="GB",
+                       help="memory of each run in GB (default: 8)")
+    slurm.add_argument("--slurm-cpus", type=int, default=1,
+                       help="CPUs of each run, its torch threads (default: 1)")
+    slurm.add_argument("--slurm-gpus", type=int, default=0,
+                       help="GPUs of each run (default: 0; with --device cuda)")
+    slurm.add_argument("--slurm-parallelism", type=int, default=64,
+                       help="most runs of the array running at once (default: 64)")
+    slurm.add_argument("--slurm-account", default=None, help="the account to charge")
+    slurm.add_argument("--slurm-qos", default=None, help="the quality of service")
+    slurm.add_argument("--slurm-option", action="append", default=[], metavar="KEY=VALUE",
+                       help="any other sbatch option, e.g. constraint=a100 (repeatable)")
+    slurm.add_argument("--slurm-folder", default=None,
+                       help="submitit's logs and job files (default: <out>/sweeps/<name>/slurm)")
+    slurm.add_argument("--slurm-cluster", choices=["slurm", "local"], default="slurm",
+                       help="slurm: sbatch; local: each task a process of this machine, the same "
+                       "code path without a cluster (default: slurm)")
+    slurm.add_argument("--slurm-no-wait", action="store_true",
+                       help="submit and return; rerun the sweep later to gather the runs")
     _add_tracking_args(sweep)
 
     from metabnn.leaderboard import command as leaderboard
@@ -230,6 +260,11 @@ def _add_tracking_args(parser: argparse.ArgumentParser) -> None:
                         help="Weights & Biases logging; online falls back to offline without an "
                         "API key or network; offline runs sync later with `wandb sync` "
                         "(default: $WANDB_MODE, else online when possible, else offline)")
+    parser.add_argument("--wandb-project", default=None,
+                        help="W&B project (default: $WANDB_PROJECT, else metabnn)")
+    parser.add_argument("--wandb-entity", default=None,
+                        help="W&B entity, a user or team (default: $WANDB_ENTITY, else the API "
+                        "key's default entity)")
     parser.add_argument("--registry", type=Path, default=None, help=_REGISTRY_HELP)
     parser.add_argument("--force", action="store_true",
                         help="rerun stamps the registry already has as done")
@@ -374,6 +409,18 @@ def _wandb_mode(requested: str | None) -> tuple[str, str]:
     return mode, ("" if reason.endswith("as requested") or mode == "online" else reason)
 
 
+def _wandb_target(args: argparse.Namespace) -> None:
+    """``--wandb-project/--wandb-entity`` as W&B's own environment variables, which every
+    worker of a sweep (process pool, Ray, SLURM tasks) inherits."""
+    for flag, env in (("wandb_project", "WANDB_PROJECT"), ("wandb_entity", "WANDB_ENTITY")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            if not value.strip() or any(c.isspace() for c in value):
+                raise ConfigError(f"--{flag.replace('_', '-')} {value!r} is invalid: a W&B "
+                                  "name has no spaces")
+            os.environ[env] = value
+
+
 def _runs(args: argparse.Namespace) -> None:
     from metabnn.runs import RunRegistry, default_registry_path, format_run, format_runs
 
@@ -411,8 +458,9 @@ def _sweep(args: argparse.Namespace) -> int:
         runs = expand(spec, validate)
         path = args.registry or default_registry_path(args.out)
         db = RunRegistry(path) if Path(path).exists() else None
-        state = classify(runs, db, args.device, threads=1 if args.backend == "ray" else _threads(
-            args.workers), force=args.force, allow_stale=args.allow_stale) if db else {}
+        threads = {"ray": 1, "slurm": args.slurm_cpus}.get(args.backend) or _threads(args.workers)
+        state = classify(runs, db, args.device, threads=threads, force=args.force,
+                         allow_stale=args.allow_stale) if db else {}
         for i, r in enumerate(runs):
             status = (db.status(r.stamp) if db else None) or "new"
             if state.get(r.stamp, "").startswith("stale"):
@@ -423,11 +471,29 @@ def _sweep(args: argparse.Namespace) -> int:
         print(f"sweep {spec.name}: {len(runs)} runs, {todo} to run")
         return 0
     mode, reason = _wandb_mode(args.wandb)
+    slurm = None
+    if args.backend == "slurm":
+        from metabnn.slurm import SlurmOptions
+
+        extra = {}
+        for item in args.slurm_option:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ConfigError(f"--slurm-option {item!r} is invalid: use KEY=VALUE, e.g. "
+                                  "constraint=a100")
+            extra[key.lstrip("-")] = value
+        slurm = SlurmOptions(
+            partition=args.slurm_partition, time_min=args.slurm_time, mem_gb=args.slurm_mem,
+            cpus=args.slurm_cpus, gpus=args.slurm_gpus, parallelism=args.slurm_parallelism,
+            account=args.slurm_account, qos=args.slurm_qos, extra=extra,
+            folder=args.slurm_folder, cluster=args.slurm_cluster,
+            wait=not args.slurm_no_wait).check()
     summary = run_sweep(
         spec, backend=args.backend, workers=args.workers, ray_address=args.ray_address,
         out_dir=args.out, registry=args.registry, data_root=args.data_root, device=args.device,
         force=args.force, wandb=mode, wandb_reason=reason, allow_stale=args.allow_stale,
         log=lambda line: print(line, flush=True),  # live progress, also into a log file
+        slurm=slurm,
     )
     reg = summary["registry"]
     print(f"sweep {spec.name}: {summary['runs']} runs: {summary['ran']} ran "
@@ -460,6 +526,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "list":
             _list(args.kind)
         elif args.command == "run":
+            _wandb_target(args)
             _run(args)
         elif args.command == "runs":
             _runs(args)
@@ -471,6 +538,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.out)), fmt=args.format, sweep=args.sweep, strategy=args.strategy,
                 stream=args.stream), end="")
         elif args.command == "sweep":
+            _wandb_target(args)
             return _sweep(args)
         elif args.command == "sweep-ber":
             from metabnn.hardware import sweep_ber

@@ -182,7 +182,9 @@ def _finish(results: dict[str, Any], folder: Path, log: Callable[[str], Any], wa
     try:
         from metabnn.tracking import WandBPlugin
 
-        tracker = WandBPlugin(None, config=results["config"], stamp=results["stamp"], mode=wandb,
+        config = {**results["config"],
+                  "hyperparameters": results["strategy"].get("hyperparameters", {})}
+        tracker = WandBPlugin(None, config=config, stamp=results["stamp"], mode=wandb,
                               folder=folder, group=sweep)
         line = tracker.finish(results, figures)
     except Exception as err:

@@ -196,7 +196,7 @@ def run(
     wandb: str = "disabled",
     wandb_reason: str = "",
     sweep: str | None = None,
-    resume: bool = False,
+    resume: bool | str = False,
     checkpoint_every: int = 1,
     allow_stale: bool = False,
 ) -> dict[str, Any]:
@@ -216,7 +216,8 @@ def run(
 
     Checkpoints (:mod:`metabnn.resume`) go to ``<out_dir>/<stamp>/checkpoint.pt`` every
     ``checkpoint_every`` epochs and at every experience end (0: never); the file is removed when
-    the run is done. ``resume`` continues from it; so does a rerun of a stamp the registry has as
+    the run is done. ``resume`` continues from it (``"auto"``: if there is one written by this
+    code, else from the start); so does a rerun of a stamp the registry has as
     running (its process died) or failed, unless ``force``. A stamp running in another live
     process is refused (:class:`~metabnn.runs.RunBusyError`): two invocations never run it twice.
     """
@@ -230,7 +231,7 @@ def run(
     # the data, and a model that takes its inputs, too: loaded before anything is written
     stream = build_stream(config.stream, seed=config.seed, data_root=check_data_root(data_root))
     build_model(config, stream.input_shape, stream.n_classes, stream.head_sizes())
-    mode = "explicit" if resume else None
+    mode = "auto" if resume == "auto" else "explicit" if resume else None
     db = None
     current = code_fingerprint(resolve_device(device))
     if record:
@@ -259,7 +260,9 @@ def run(
         if wandb != "disabled":
             from metabnn.tracking import WandBPlugin
 
-            tracker = WandBPlugin(None, config=to_dict(config), stamp=run_stamp, mode=wandb,
+            tracker = WandBPlugin(None, config={**to_dict(config), "hyperparameters":
+                                                hyperparameters(config)},
+                                  stamp=run_stamp, mode=wandb,
                                   folder=folder, group=sweep)
         results = _train(config, data_root=data_root, device=device, out_dir=out_dir,
                          progress=progress, log=log, extra_plugins=[tracker], resume=mode,

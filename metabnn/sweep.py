@@ -31,6 +31,9 @@ Backends:
   not share a file system with it, and SQLite must not live on a network file system); a node's
   results come back with the task and are written locally if its run folder is not visible.
   Cluster nodes need metabnn and the data root installed at the same paths.
+* ``slurm`` — one SLURM job array through submitit (:mod:`metabnn.slurm`): each task writes its
+  own results file to the shared ``out_dir``, the driver alone gathers them into the registry;
+  rerunning the sweep gathers what finished and resubmits only what is neither done nor queued.
 
 Afterwards :func:`sweep_figure` plots the metric against the swept parameter, mean +- std over
 the seeds, one line per strategy (see :func:`metabnn.figures.sweep_plot`), with a CSV next to it.
@@ -56,7 +59,7 @@ __all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "set_dotted", "
            "run_sweep", "sweep_figure", "BACKENDS", "usable_cpus", "classify", "flat_config",
            "planned_values", "matches"]
 
-BACKENDS = ("local", "ray")
+BACKENDS = ("local", "ray", "slurm")
 
 
 @dataclass(frozen=True)
@@ -330,8 +333,11 @@ def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: 
 
     started = not ray.is_initialized()
     if started:
+        env = {k: os.environ[k] for k in ("WANDB_PROJECT", "WANDB_ENTITY", "WANDB_MODE",
+                                          "METABNN_PLUGINS") if k in os.environ}
         ray.init(address=address, num_cpus=None if address else workers,
-                 include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+                 include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                 runtime_env={"env_vars": env} if env else None)
     try:
         task = ray.remote(num_cpus=1, max_retries=0)(_ray_task)
         pending = {}
@@ -382,6 +388,7 @@ def run_sweep(
     log: Callable[[str], Any] = print,
     allow_stale: bool = False,
     batched_seeds: bool = False,
+    slurm: Any = None,
 ) -> dict[str, Any]:
     """Run every point of ``spec`` not done yet by this code (all with ``force``); return a
     summary.
@@ -390,7 +397,8 @@ def run_sweep(
     thread count is part of it) reruns, its old results kept in ``superseded/``; with
     ``allow_stale`` it is reused and marked stale instead. ``batched_seeds`` (local backend):
     the seeds of a config the batched trainer covers train as one model
-    (:func:`metabnn.multiseed.run_batched`), each still its own run.
+    (:func:`metabnn.multiseed.run_batched`), each still its own run. ``slurm``: the
+    :class:`metabnn.slurm.SlurmOptions` of the slurm backend (its ``cpus`` are each run's threads).
 
     The summary has the counts (``runs``, ``ran``, ``skipped``, ``done``, ``failed``), the
     registry's counts for this sweep, and the figure and CSV paths.
@@ -407,7 +415,11 @@ def run_sweep(
         raise ConfigError("--batched-seeds runs on the local backend only")
     runs = expand(spec, validate)
     db = RunRegistry(registry if registry is not None else default_registry_path(out_dir))
-    threads = 1 if backend == "ray" else _threads(workers)
+    if backend == "slurm":
+        from metabnn.slurm import SlurmOptions
+
+        slurm = (slurm or SlurmOptions()).check()
+    threads = {"ray": 1, "slurm": slurm.cpus if slurm else 1}.get(backend) or _threads(workers)
     state = classify(runs, db, device, threads=threads, force=force, allow_stale=allow_stale,
                      batched_seeds=batched_seeds)
     todo = [r for r in runs if state[r.stamp] in ("new", "stale")]
@@ -417,8 +429,9 @@ def run_sweep(
         f"code" + (f" ({stale_kept} of them STALE, reused under --allow-stale)"
                    if stale_kept else "")
         + (f", {len(rerun)} done by other code to rerun" if rerun else "")
-        + f", running {len(todo)} on {backend} ({workers} worker{'s' * (workers > 1)}, "
-        f"{threads} thread{'s' * (threads > 1)} each); registry {db.path}")
+        + f", running {len(todo)} on {backend} "
+        + (f"({workers} worker{'s' * (workers > 1)}, " if backend != "slurm" else "(")
+        + f"{threads} thread{'s' * (threads > 1)} each); registry {db.path}")
     opts = {"data_root": str(resolve_data_root(data_root).resolve()), "device": device,
             "out_dir": str(Path(out_dir).resolve()), "force": force, "wandb": wandb,
             "wandb_reason": wandb_reason, "sweep": spec.name, "allow_stale": allow_stale}
@@ -432,6 +445,8 @@ def run_sweep(
         n = counts["ran"] + counts["skipped"] - (len(runs) - len(todo))
         if status == "failed":
             detail = outcome["error"].splitlines()[0]
+        elif outcome.get("gathered"):
+            detail = "gathered from its results file"
         elif "busy" in outcome:
             detail = outcome["busy"]
         else:
@@ -444,6 +459,16 @@ def run_sweep(
     try:
         if todo and backend == "local":
             _run_local(todo, opts, workers, db, report, batched=batched_seeds)
+        elif todo and backend == "slurm":
+            from metabnn.fingerprint import code_fingerprint
+            from metabnn.runner import resolve_device
+            from metabnn.slurm import run_slurm
+
+            fp = code_fingerprint(resolve_device(device), threads=threads)["id"]
+            by_stamp = {r.stamp: r for r in todo}
+            run_slurm([(r.stamp, to_dict(r.config)) for r in todo], opts, slurm, db,
+                      {r.stamp: fp for r in todo},
+                      lambda s, outcome: report(by_stamp[s], outcome), rerun, log)
         elif todo:
             _run_ray(todo, {k: v for k, v in opts.items() if k != "allow_stale"}, workers,
                      ray_address, db, report, rerun)

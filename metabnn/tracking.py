@@ -128,12 +128,14 @@ class WandBPlugin(SupervisedPlugin):
         folder: str | os.PathLike[str],
         group: str | None = None,
         project: str | None = None,
+        entity: str | None = None,
     ) -> None:
         super().__init__()
         self.matrix = matrix
         self.config, self.stamp, self.mode = config, stamp, mode
         self.folder, self.group = Path(folder), group
-        self.project = project or os.environ.get("WANDB_PROJECT", "metabnn")
+        self.project = project or os.environ.get("WANDB_PROJECT") or "metabnn"
+        self.entity = entity or os.environ.get("WANDB_ENTITY") or None  # None: the key's default
         self.run: Any = None
         self.broken: str | None = None  # why logging was turned off, if it was
         self._loss_sum, self._loss_n = 0.0, 0  # a tensor after the first step
@@ -149,7 +151,8 @@ class WandBPlugin(SupervisedPlugin):
         os.environ.setdefault("WANDB_SILENT", "true")
         (self.folder / "wandb").mkdir(parents=True, exist_ok=True)
         self.run = wandb.init(
-            project=self.project, name=self.stamp, group=self.group, dir=self.folder,
+            project=self.project, entity=self.entity, name=self.stamp, group=self.group,
+            dir=self.folder,
             mode=self.mode, job_type="train",
             config={**self.config, "stamp": self.stamp},
             tags=[str(self.config.get("strategy")), str(self.config["stream"]["name"])],

@@ -53,12 +53,17 @@ def test_bad_sweeps_fail_before_any_run(tmp_path):
         load_sweep(bad)
 
 
-def test_shipped_example_is_2_strategies_x_2_m_x_2_seeds(capsys):
+def test_shipped_examples_expand_to_distinct_experiments(capsys):
     spec = load_sweep(REPO / "examples" / "sweeps" / "pmnist-small.yaml")
     runs = expand(spec, validate)
-    assert len(runs) == 8 and {r.config.strategy for r in runs} == {"meta", "naive"}
-    assert {r.config.optim.meta for r in runs} == {0.0, 1.35}
+    assert len(runs) == 6 and {r.config.strategy for r in runs} == {"meta"}
+    assert {r.config.optim.meta for r in runs} == {0.0, 0.5, 1.35}
     assert {r.config.seed for r in runs} == {0, 1}
+    runs = expand(load_sweep(REPO / "examples" / "sweeps" / "three-strategies.yaml"), validate)
+    # m is dropped (to 0) for the strategies that do not read it: what they train with
+    assert sorted((r.config.strategy, r.config.optim.meta) for r in runs if r.config.seed == 0
+                  ) == [("ewc", 0.0), ("meta", 1.35), ("naive", 0.0)]
+    assert len({r.stamp for r in runs}) == 6
 
 
 @pytest.fixture(scope="module")

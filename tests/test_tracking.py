@@ -48,11 +48,14 @@ def offline_run(data_root, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("WANDB_API_KEY", "0" * 40)
         mp.setenv("WANDB_BASE_URL", "https://127.0.0.1")  # nothing listens on 127.0.0.1:443
+        for name in ("WANDB_PROJECT", "WANDB_ENTITY"):  # the flags set them: undone after
+            mp.delenv(name, raising=False)
         with redirect_stdout(io.StringIO()) as stdout:
             code = main(["run", "--tasks", "2", "--scenario", "task", "--model", "bnn",
                          "--hidden", "32", "--epochs", "2", "--train-per-task", "500",
                          "--test-per-task", "200", "--data-root", str(data_root), "--out",
-                         str(out), "--no-progress", "--wandb", "online"])
+                         str(out), "--no-progress", "--wandb", "online", "--wandb-project",
+                         "cl-bench", "--wandb-entity", "my-lab"])
     assert code == 0
     (results_file,) = out.glob("*/results.json")
     results = json.loads(results_file.read_text())
@@ -102,6 +105,11 @@ def test_tables_plot_images_config_and_summary(offline_run):
             config.update({i.key or "/".join(i.nested_key): json.loads(i.value_json)
                            for i in updates})
     assert config["stamp"] == results["stamp"] and config["train"]["epochs"] == 2
+    # the strategy's resolved hyperparameters, as the run trained with them
+    assert config["hyperparameters"] == results["strategy"]["hyperparameters"]
+    assert config["hyperparameters"]["optim.meta"] == results["config"]["optim"]["meta"]
+    (run,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
+    assert (run.project, run.entity) == ("cl-bench", "my-lab")
     plot = config["_wandb/visualize/forgetting_curves_plot"]  # the line plot's spec
     assert plot["panel_config"]["fieldSettings"] == {
         "x": "global_epoch", "y": "accuracy", "stroke": "evaluated_task"}
@@ -169,7 +177,8 @@ def test_when_wandb_fails_the_line_names_the_error_and_the_results_are_complete(
     out = tmp_path / "runs"
     (out / stamp(config)).mkdir(parents=True)
     (out / stamp(config) / "wandb").write_text("not a folder")
-    with redirect_stdout(io.StringIO()) as stdout:
+    with redirect_stdout(io.StringIO()) as stdout, pytest.warns(
+            RuntimeWarning, match="W&B logging turned off for this run: FileExistsError"):
         assert main(["run", *argv, "--data-root", str(data_root), "--out", str(out),
                      "--no-progress", "--wandb", "offline"]) == 0
     (line,) = [s for s in stdout.getvalue().splitlines() if s.startswith("W&B:")]
