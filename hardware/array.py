@@ -140,7 +140,7 @@ class SynapticArray(nn.Module):
         return torch.where(torch.signbit(w), -1, 1).to(torch.int8)
 
     def _phase(self) -> str:
-        return "train" if self.training else "inference"
+        return "train" if self.training else "evaluation"
 
     @torch.no_grad()
     def program(self, w: torch.Tensor) -> None:

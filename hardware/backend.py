@@ -19,7 +19,14 @@ from torch import nn
 from metabnn.config import HardwareConfig
 from metabnn.hardware.array import SynapticArray
 from metabnn.hardware.cells import CellModel, IdealCell, WriteSpec
-from metabnn.hardware.energy import PHASES, Ledger, TechnologyTable
+from metabnn.hardware.energy import (
+    COMPONENT_LABELS,
+    COMPONENTS,
+    PHASES,
+    PRICED,
+    Ledger,
+    TechnologyTable,
+)
 from metabnn.hardware.registry import HARDWARE
 from metabnn.hardware.stats import wilson_interval
 from metabnn.hardware.stochastic import IdealSource, LFSRSource, SMTJSource, StochasticInput
@@ -38,7 +45,12 @@ def wanted(config: HardwareConfig) -> bool:
 
 def resolve_cell(config: HardwareConfig) -> tuple[CellModel, WriteSpec]:
     """The cell model (``none`` is ``ideal``) and the write spec of its condition."""
-    cell = IdealCell() if config.name == "none" else HARDWARE.get(config.name)()
+    if config.name == "table" and config.calibration is not None:
+        from metabnn.hardware.cells import TableCell, check_calibration
+
+        cell: CellModel = TableCell(check_calibration(config.calibration, "hardware.calibration"))
+    else:
+        cell = IdealCell() if config.name == "none" else HARDWARE.get(config.name)()
     spec = cell.spec(config.condition, ber=config.ber, prog_energy_pj=config.prog_energy_pj)
     return cell, spec
 
@@ -87,7 +99,7 @@ class HardwareBackend:
             q = module.input_quantizer
             samples = output.shape[0]
             frames = q.length if isinstance(q, StochasticInput) else 1
-            phase = "train" if module.training else "inference"
+            phase = "train" if module.training else "evaluation"
             ledger.add(phase, name, "synapse_reads", samples * reads * frames)
             ledger.add(phase, name, "popcount_bits" if q is not None else "multibit_macs",
                        samples * reads * frames)
@@ -129,8 +141,11 @@ class HardwareBackend:
             "sc_bits": self.config.sc_bits,
             "error_aware_ber": self.config.error_aware_ber,
             "counts": self.ledger.counts(),
+            "energy_unit": "pJ",
             "energy_pj": energy,
             "energy_total_pj": {p: energy[p]["total_pj"] for p in PHASES if p in energy},
+            "energy_components_pj": {p: energy[p]["components"] for p in PHASES if p in energy},
+            "device_energy_pj": {p: energy[p]["device_pj"] for p in PHASES if p in energy},
             "technology": table.as_dict(),
             "measured_ber": {
                 "writes": writes,
@@ -149,14 +164,32 @@ class HardwareBackend:
         }
 
     def format_summary(self) -> str:
+        """The console report: BER, energy per phase and component (pJ) with the unit energy
+        and source of every priced quantity, flips and writes per task, endurance."""
         s = self.summary()
         m = s["measured_ber"]
+        phases = [p for p in PHASES if p in s["energy_components_pj"]]
+        width = max(len(label) for label in COMPONENT_LABELS.values())
         lines = [
             f"hardware {s['backend']} ({s['condition']}): BER/write {s['ber_per_write']:.3g}, "
             f"{s['e_write_pj']:.3g} pJ/write; measured BER {m['ber']:.3g} "
             f"({m['write_errors']} / {m['writes']} writes)",
-            "energy: " + ", ".join(f"{p} {e / 1e6:.4g} uJ"
-                                   for p, e in s["energy_total_pj"].items()),
+            f"energy (pJ) {'':<{width - 12}}" + "".join(f"{p:>13}" for p in phases),
+        ]
+        for c in COMPONENTS:
+            lines.append(f"  {COMPONENT_LABELS[c]:<{width}}" + "".join(
+                f"{s['energy_components_pj'][p][c]:>13.4g}" for p in phases))
+        lines.append(f"  {'device (writes + reads)':<{width}}" + "".join(
+            f"{s['device_energy_pj'][p]:>13.4g}" for p in phases))
+        lines.append(f"  {'total':<{width}}" + "".join(
+            f"{s['energy_total_pj'][p]:>13.4g}" for p in phases))
+        lines.append("  (evaluation = the harness's test passes after every epoch; not training)")
+        lines.append("unit energies (pJ per event) and their sources:")
+        for q in PRICED:
+            unit = s["technology"][q]
+            node = f", {unit['node_nm']} nm" if unit.get("node_nm") else ""
+            lines.append(f"  {q:<22}{unit['pj']:>9.3g}  {unit['source']}{node}")
+        lines += [
             "per task: " + "; ".join(f"task {t['task']}: {t['flips']} flips, {t['writes']} writes"
                                      for t in s["tasks"]),
             f"endurance: max {s['endurance']['max_writes_per_cell']} writes/cell, "

@@ -17,13 +17,15 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 
 from metabnn.config import ConfigError
 from metabnn.hardware.registry import HARDWARE
 
-__all__ = ["WriteSpec", "CellModel", "IdealCell", "TableCell", "CONDITIONS"]
+__all__ = ["WriteSpec", "CellModel", "IdealCell", "TableCell", "CONDITIONS",
+           "read_calibration", "check_calibration"]
 
 #: The named programming conditions every physical cell offers.
 CONDITIONS = ("weak", "nominal", "strong")
@@ -111,6 +113,59 @@ class IdealCell(CellModel):
         return self.e_write_pj
 
 
+def check_calibration(rows: Any, where: str) -> tuple[tuple[str, float, float], ...]:
+    """``rows`` as ``((condition, ber, e_write_pj), ...)`` with 0 < ber <= 0.5 and energy > 0,
+    distinct conditions, BER not increasing with energy; else a one-line ``ConfigError``
+    starting with ``where``."""
+    out = []
+    for i, row in enumerate(rows or ()):
+        if not isinstance(row, (list, tuple)) or len(row) != 3:
+            raise ConfigError(f"{where}: row {i + 1} {row!r} is not (condition, ber, e_write_pj)")
+        condition, ber, energy = row
+        if not isinstance(condition, str) or not condition:
+            raise ConfigError(f"{where}: row {i + 1}: condition {condition!r} is not a name")
+        for name, value in (("ber", ber), ("e_write_pj", energy)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value)):
+                raise ConfigError(f"{where}: row {i + 1}: {name}={value!r} is not a number")
+        if not 0 < ber <= 0.5:
+            raise ConfigError(f"{where}: row {i + 1}: ber={ber!r} must lie in (0, 0.5]")
+        if not energy > 0:
+            raise ConfigError(f"{where}: row {i + 1}: e_write_pj={energy!r} must be > 0")
+        out.append((condition, float(ber), float(energy)))
+    if not out:
+        raise ConfigError(f"{where}: no rows (columns condition,ber,e_write_pj)")
+    if len({c for c, _, _ in out}) != len(out):
+        raise ConfigError(f"{where}: a condition appears twice")
+    ordered = sorted(out, key=lambda r: r[2])
+    for (c0, b0, e0), (c1, b1, e1) in zip(ordered, ordered[1:]):
+        if b1 > b0:
+            raise ConfigError(f"{where}: BER must not increase with energy ({c0}: {b0:g} at "
+                              f"{e0:g} pJ, {c1}: {b1:g} at {e1:g} pJ)")
+    return tuple(out)
+
+
+def read_calibration(path: str | Path) -> tuple[tuple[str, float, float], ...]:
+    """The rows of a calibration CSV with columns ``condition,ber,e_write_pj`` (one row per
+    programming condition: its bit error rate per write and its energy per write in pJ)."""
+    from metabnn.files import read_text
+
+    text = read_text(path, "--calibration")
+    reader = csv.DictReader(text.splitlines())
+    missing = {"condition", "ber", "e_write_pj"} - set(reader.fieldnames or ())
+    if missing:
+        raise ConfigError(f"--calibration {path}: expected the columns condition,ber,e_write_pj "
+                          f"(missing {', '.join(sorted(missing))})")
+    rows = []
+    for line, r in enumerate(reader, start=2):
+        try:
+            rows.append((r["condition"].strip(), float(r["ber"]), float(r["e_write_pj"])))
+        except (TypeError, ValueError):
+            raise ConfigError(f"--calibration {path} line {line}: ber={r['ber']!r}, "
+                              f"e_write_pj={r['e_write_pj']!r}: not numbers") from None
+    return check_calibration(rows, f"--calibration {path}")
+
+
 def _loglog_interp(x: float, xs: list[float], ys: list[float]) -> float:
     """Piecewise-linear interpolation in (log x, log y), clamped at both ends."""
     if x <= xs[0]:
@@ -154,10 +209,7 @@ class TableCell(CellModel):
 
     @classmethod
     def from_csv(cls, path: str | Path) -> TableCell:
-        with open(path, newline="") as fh:
-            rows = [(r["condition"], float(r["ber"]), float(r["e_write_pj"]))
-                    for r in csv.DictReader(fh)]
-        return cls(tuple(rows))
+        return cls(read_calibration(path))
 
     @property
     def conditions(self) -> tuple[str, ...]:  # type: ignore[override]

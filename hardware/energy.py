@@ -2,6 +2,18 @@
 
 .. math::  E_{phase} = \\sum_{layer} \\sum_{q} n_{phase, layer, q} \\; e_q
 
+Phases (:data:`PHASES`): ``program`` (writing the initial weights into the arrays), ``train``
+(every forward pass and weight update of training) and ``evaluation`` (the test passes the
+benchmark harness makes after every epoch: they scale with the test set and the number of
+evaluations, not with the learning rule, so they are never added to training). Every energy is
+in picojoules (pJ), in files and on the console.
+
+Components (:data:`COMPONENTS`) group the priced quantities by what spends the energy:
+``device_writes`` and ``device_reads`` (the memory devices themselves: what a learning rule's
+flips cost on the chip), ``hidden_updates`` (the digital optimizer step on the fp32 hidden
+weights, off the array), ``compute`` (XNOR-popcount, threshold and multi-bit MACs) and
+``random_bits``. The *device energy* of a phase is its writes plus reads.
+
 Counts and unit energies are kept apart, so :meth:`Ledger.energy` re-prices a finished run with
 another :class:`TechnologyTable` without rerunning it. Counts derived from data (write errors)
 are accumulated as tensors, without host synchronisation per step; counts derived from shapes
@@ -26,14 +38,27 @@ from typing import Any
 
 import torch
 
-__all__ = ["UnitEnergy", "TechnologyTable", "Ledger", "PRICED", "EVENTS", "PHASES"]
+__all__ = ["UnitEnergy", "TechnologyTable", "Ledger", "PRICED", "EVENTS", "PHASES",
+           "COMPONENTS", "COMPONENT_LABELS", "components", "device_energy"]
 
 PRICED = (
     "writes", "verify_reads", "synapse_reads", "popcount_bits", "threshold_comparisons",
     "multibit_macs", "random_bits", "hidden_updates",
 )
 EVENTS = ("flips", "write_errors", "residual_errors", "retention_errors", "samples")
-PHASES = ("program", "train", "inference")
+PHASES = ("program", "train", "evaluation")
+COMPONENTS: dict[str, tuple[str, ...]] = {
+    "device_writes": ("writes",),
+    "device_reads": ("synapse_reads", "verify_reads"),
+    "hidden_updates": ("hidden_updates",),
+    "compute": ("popcount_bits", "threshold_comparisons", "multibit_macs"),
+    "random_bits": ("random_bits",),
+}
+COMPONENT_LABELS = {
+    "device_writes": "device writes", "device_reads": "device reads",
+    "hidden_updates": "hidden-weight updates (digital)",
+    "compute": "XNOR-popcount/MAC (digital)", "random_bits": "random bits",
+}
 
 _HOROWITZ = "Horowitz, ISSCC 2014, 'Computing's energy problem'"
 
@@ -80,6 +105,24 @@ class TechnologyTable:
         return {q: dataclasses.asdict(getattr(self, q)) for q in PRICED}
 
 
+def components(layers: dict[str, dict[str, int]], price: Any) -> dict[str, float]:
+    """pJ of each component over ``{layer: {quantity: count}}``, ``price(quantity)`` in pJ."""
+    return {c: float(sum(n * price(q) for qs in layers.values() for q, n in qs.items()
+                         if q in quantities))
+            for c, quantities in COMPONENTS.items()}
+
+
+def device_energy(hardware: dict[str, Any], phase: str = "train") -> float | None:
+    """Device energy (writes + reads, pJ) of ``phase`` from a results file's ``hardware``
+    section: its counts priced by its own technology table; ``None`` without them."""
+    counts = (hardware.get("counts") or {}).get(phase)
+    technology = hardware.get("technology")
+    if not isinstance(counts, dict) or not isinstance(technology, dict):
+        return None
+    parts = components(counts, lambda q: float(technology[q]["pj"]))
+    return parts["device_writes"] + parts["device_reads"]
+
+
 def _value(n: int | torch.Tensor) -> int:
     return int(n.item()) if isinstance(n, torch.Tensor) else int(n)
 
@@ -109,15 +152,19 @@ class Ledger:
                    if q == quantity and phase in (None, p) and layer in (None, lay))
 
     def energy(self, table: TechnologyTable) -> dict[str, Any]:
-        """``{phase: {layer: {quantity: pJ}, "total_pj": pJ}}``: counts times ``table``."""
+        """``{phase: {"layers": {layer: {quantity: pJ}}, "components": {component: pJ},
+        "device_pj": pJ, "total_pj": pJ}}``: counts times ``table``."""
         out: dict[str, Any] = {}
         for phase, layers in self.counts().items():
             priced = {
                 layer: {q: n * table.price(q) for q, n in qs.items() if q in PRICED}
                 for layer, qs in layers.items()
             }
+            parts = components(layers, table.price)
             out[phase] = {
                 "layers": priced,
+                "components": parts,
+                "device_pj": parts["device_writes"] + parts["device_reads"],
                 "total_pj": sum(sum(qs.values()) for qs in priced.values()),
             }
         return out

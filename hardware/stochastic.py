@@ -146,7 +146,7 @@ class StochasticInput(nn.Module):
             bits = self.source.stream(x.clamp(0, 1), self.length, self.generator)  # (B, L, N)
             x_hat = bits.float().mean(1).mul_(2).sub_(1)  # (B, N) in [-1, 1]
         if self.ledger is not None:
-            phase = "train" if self.training else "inference"
+            phase = "train" if self.training else "evaluation"
             n = bits.numel() * self.source.bits_per_draw
             self.ledger.add(phase, self.name, "random_bits", n)
         return x_hat

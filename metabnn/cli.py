@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
                          help=f"{help_of(cls, name)} (default: {_default(cls, name)})")
     run.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
                      help="a strategy hyperparameter, e.g. --param ewc_lambda=5000 (repeatable)")
+    run.add_argument("--calibration", type=Path, default=None, metavar="FILE.csv",
+                     help="a measured cell for --hardware table: a CSV with columns "
+                     "condition,ber,e_write_pj (its rows become hardware.calibration)")
     run.add_argument("--stream-param", dest="stream_params", action="append", default=[],
                      metavar="KEY=VALUE",
                      help="a parameter of the stream, e.g. --stream-param angles='[0, 45]' "
@@ -334,6 +337,11 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
         value = getattr(args, flag.lstrip("-").replace("-", "_"))
         if value is not None:
             _set_path(data, path, value)
+    if getattr(args, "calibration", None) is not None:
+        from metabnn.hardware.cells import read_calibration
+
+        _set_path(data, "hardware.calibration", [list(r) for r in read_calibration(
+            args.calibration)])
     return from_dict(RunConfig, data).validate()
 
 

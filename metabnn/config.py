@@ -203,6 +203,10 @@ class HardwareConfig:
     error_aware_ber: float = _f(
         0.0, "error-aware training: random weight sign flips at this rate in the forward pass"
     )
+    calibration: tuple[tuple[Any, ...], ...] | None = _f(
+        None, "a measured cell for --hardware table: rows (condition, ber, e_write_pj), "
+        "loaded from a CSV by --calibration FILE; unset: the table cell's built-in rows"
+    )
 
     def validate(self) -> None:
         _check(self.ber is None or 0 <= self.ber <= 0.5, "hardware.ber", self.ber,
@@ -213,6 +217,9 @@ class HardwareConfig:
                "must be >= 1 or unset")
         _check(0 <= self.error_aware_ber <= 0.5, "hardware.error_aware_ber",
                self.error_aware_ber, "must lie in [0, 0.5]")
+        if self.calibration is not None and self.name != "table":
+            raise ConfigError(f"hardware.calibration is for the table cell (--hardware table), "
+                              f"not {self.name!r}")
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ by hand.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,11 @@ from metabnn.fingerprint import fingerprint_id
 from metabnn.metrics import joint_summary, summarize
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
+# unit energies (pJ) of a hardware backend's technology table, round for hand arithmetic
+TECHNOLOGY = {q: {"pj": pj, "source": "test", "node_nm": None} for q, pj in (
+    ("writes", 0.1), ("verify_reads", 0.01), ("synapse_reads", 0.01), ("popcount_bits", 0.004),
+    ("threshold_comparisons", 0.05), ("multibit_macs", 0.23), ("random_bits", 0.02),
+    ("hidden_updates", 50.0))}
 
 
 def fake_fingerprint(sources: str = "0123456789abcdef", threads: int = 2) -> dict[str, Any]:
@@ -28,7 +34,7 @@ def fake_fingerprint(sources: str = "0123456789abcdef", threads: int = 2) -> dic
 
 def fake_results(strategy: str, seed: int, R: list[list[float]], *, meta: float = 0.0,
                  scenario: str = "task", stream: str = "pmnist", hardware: dict | None = None,
-                 energy: dict | None = None, writes: int | None = None) -> dict[str, Any]:
+                 counts: dict | None = None, writes: int | None = None) -> dict[str, Any]:
     R = [list(row) for row in R]  # the caller's lists stay as they are (tests tamper)
     joint = strategy == "joint"
     tasks = len(R[0])
@@ -50,8 +56,12 @@ def fake_results(strategy: str, seed: int, R: list[list[float]], *, meta: float 
         "git_commit": COMMIT, "device": "cpu:test x2 threads", "fingerprint": fake_fingerprint(),
         "date": f"2026-01-{seed + 1:02d}T00:00:00+00:00",
     }
-    if energy is not None:
-        results["hardware"] = {"energy_total_pj": energy, "measured_ber": {"writes": writes}}
+    if counts is not None:  # priced by TECHNOLOGY, as a hardware backend records them
+        energy = {phase: math.fsum(n * TECHNOLOGY[q]["pj"] for qs in layers.values()
+                                   for q, n in qs.items() if q in TECHNOLOGY)
+                  for phase, layers in counts.items()}
+        results["hardware"] = {"counts": counts, "technology": TECHNOLOGY,
+                               "energy_total_pj": energy, "measured_ber": {"writes": writes}}
     return results
 
 
@@ -86,8 +96,11 @@ def board(folder: Path) -> Path:
         write(runs, fake_results("naive", seed, R))
     write(runs, fake_results("joint", 0, JOINT))
     write(runs, fake_results("meta", 0, [[0.9, 0.2], [0.6, 0.8]], meta=1.35, scenario="domain",
-                             hardware={"name": "rram-2t2r"}, energy={"train": 100.0,
-                                                                     "test": 20.0},
-                             writes=1234))
+                             hardware={"name": "rram-2t2r"}, writes=1234, counts={
+                                 # training device energy: 1234 x 0.1 + 5000 x 0.01 = 173.4 pJ;
+                                 # hidden-weight updates and the evaluation passes not counted
+                                 "train": {"fc": {"writes": 1234, "synapse_reads": 5000,
+                                                  "hidden_updates": 700}},
+                                 "evaluation": {"fc": {"synapse_reads": 100000}}}))
     (folder / "board.yaml").write_text("title: test board\nintro: |\n  A fixture.\n")
     return folder

@@ -49,8 +49,8 @@ def test_counts_equal_hand_computed_counts(tiny):
     # linear on binary inputs: 100 x 3 XNOR reads and popcount bits, 3 comparisons per sample
     assert c["train"]["fc"] == {"synapse_reads": 6 * 300, "popcount_bits": 6 * 300,
                                 "threshold_comparisons": 6 * 3, "samples": 6}
-    assert c["inference"]["fc"]["synapse_reads"] == 2 * 300
-    assert c["inference"]["conv"]["threshold_comparisons"] == 2 * 100
+    assert c["evaluation"]["fc"]["synapse_reads"] == 2 * 300
+    assert c["evaluation"]["conv"]["threshold_comparisons"] == 2 * 100
     # initial programming writes every cell once
     assert c["program"]["conv"]["writes"] == 72 and c["program"]["fc"]["writes"] == 300
 

@@ -59,7 +59,8 @@ def test_build_gives_the_expected_tables(tmp_path):
     assert meta["git_commits"] == "0123456789abcdef0123456789abcdef01234567"
     domain = _csv(tmp_path / "pmnist-domain.csv")
     assert len(domain) == 1 and domain[0]["hardware"] == "rram-2t2r/nominal"
-    assert domain[0]["energy_pj_mean"] == "120" and domain[0]["device_writes_mean"] == "1234"
+    assert domain[0]["train_device_energy_pj_mean"] == "173.4"
+    assert domain[0]["device_writes_mean"] == "1234"
     readme = (tmp_path / "README.md").read_text()
     assert readme.splitlines()[0] == f"<!-- {GENERATED} -->"
     assert "| 2 | meta | bnn 64x64 | none | epochs=1 lr=0.005 m=1.35 | 3 | 85.00 ± 5.00 |" \

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 __all__ = ["html_page", "COLUMNS"]
 
 COLUMNS = ("#", "strategy", "model", "hardware", "key hyperparameters", "seeds",
-           "final avg. accuracy (%)", "BWT (%)", "forgetting (%)", "energy (pJ)", "device writes")
+           "final avg. accuracy (%)", "BWT (%)", "forgetting (%)", "train device energy (pJ)",
+           "device writes")
 """The page's table columns (as README.md's)."""
 
 _CSS = """
@@ -168,7 +169,7 @@ def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str) ->
             f'{few if r.few_seeds else ""}</td>',
             *(f'<td class="num" data-v="{_num(s)}">{_e(fmt_stat(s, scale))}</td>'
               for s, scale in ((r.accuracy, "pct"), (r.bwt, "pct"), (r.forgetting, "pct"),
-                               (r.energy_pj, "num"), (r.device_writes, "num"))),
+                               (r.train_device_energy_pj, "num"), (r.device_writes, "num"))),
         ]
         out.append(f'<tr class="row{" few" if r.few_seeds else ""}" id="{rid}" '
                    f'data-model="{_e(r.model)}" data-hardware="{_e(r.hardware)}" '

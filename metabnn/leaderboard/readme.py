@@ -30,14 +30,14 @@ def _cell(text: str) -> str:
 
 def _table(rows: list[Row]) -> list[str]:
     head = ("| # | strategy | model | hardware | key hyperparameters | seeds | final avg. "
-            "accuracy (%) | BWT (%) | forgetting (%) | energy (pJ) | device writes |")
+            "accuracy (%) | BWT (%) | forgetting (%) | train device energy (pJ) | device writes |")
     lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
     for rank, r in enumerate(rows, start=1):
         seeds = f"{len(r.seeds)}{' †' if r.few_seeds else ''}"
         lines.append("| " + " | ".join(_cell(c) for c in (
             str(rank), r.strategy, r.model, r.hardware, fmt_hyperparameters(r), seeds,
             fmt_stat(r.accuracy), fmt_stat(r.bwt), fmt_stat(r.forgetting),
-            fmt_stat(r.energy_pj, "num"), fmt_stat(r.device_writes, "num"))) + " |")
+            fmt_stat(r.train_device_energy_pj, "num"), fmt_stat(r.device_writes, "num"))) + " |")
     return lines
 
 

@@ -9,8 +9,10 @@ BWT, forgetting as in :data:`metabnn.metrics.FORGETTING_DEFINITION`),
 .. math:: \\bar x = \\frac1n \\sum_s x_s, \\qquad
           s_x = \\sqrt{\\frac{1}{n-1} \\sum_s (x_s - \\bar x)^2}
 
-(sample standard deviation; undefined, ``None``, for a single seed), plus the energy (pJ, all
-phases) and device writes of the hardware backend where a run measured them. Rows with fewer
+(sample standard deviation; undefined, ``None``, for a single seed), plus the device energy of
+training (pJ: the arrays' writes and reads while training; not the digital hidden-weight
+updates, not the evaluation passes) and device writes of the hardware backend where a run
+measured them. Rows with fewer
 than :data:`MIN_SEEDS` seeds are marked (:attr:`Row.few_seeds`).
 """
 
@@ -24,7 +26,7 @@ from typing import Any
 from metabnn.config import seedless_stamp
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
-           "make_rows", "energy_pj", "device_writes", "fmt_pct", "fmt_stat",
+           "make_rows", "train_device_energy_pj", "device_writes", "fmt_pct", "fmt_stat",
            "fmt_hyperparameters"]
 
 MIN_SEEDS = 3
@@ -95,7 +97,7 @@ class Row:
     bwt: Stat | None
     forgetting: Stat | None
     forgetting_definition: str
-    energy_pj: Stat | None
+    train_device_energy_pj: Stat | None
     device_writes: Stat | None
     group: str
     """stamp of the config without its seed: what the row's runs share"""
@@ -113,12 +115,15 @@ def group_key(config: dict[str, Any]) -> str:
     return seedless_stamp(config)
 
 
-def energy_pj(results: dict[str, Any]) -> float | None:
-    """Total energy of the hardware backend over all phases (pJ), if the run measured it."""
+def train_device_energy_pj(results: dict[str, Any]) -> float | None:
+    """Device energy of training (pJ): the memory arrays' writes and reads during training,
+    priced by the run's own technology table (:func:`metabnn.hardware.energy.device_energy`);
+    the digital hidden-weight updates, the initial programming and the evaluation passes are
+    not in it. ``None`` for a run without a hardware backend."""
+    from metabnn.hardware.energy import device_energy
+
     hw = results.get("hardware")
-    if not isinstance(hw, dict) or not isinstance(hw.get("energy_total_pj"), dict):
-        return None
-    return math.fsum(float(v) for v in hw["energy_total_pj"].values())
+    return device_energy(hw, "train") if isinstance(hw, dict) else None
 
 
 def device_writes(results: dict[str, Any]) -> int | None:
@@ -170,7 +175,7 @@ def _row(runs: list[dict[str, Any]]) -> Row:
         accuracy=accuracy,
         bwt=metrics["backward_transfer"], forgetting=metrics["forgetting"],
         forgetting_definition=str(first["metrics"].get("forgetting_definition", "")),
-        energy_pj=Stat.of([energy_pj(r) for r in runs]),
+        train_device_energy_pj=Stat.of([train_device_energy_pj(r) for r in runs]),
         device_writes=Stat.of([_float(device_writes(r)) for r in runs]),
         group=group_key(config), best=best["stamp"],
         provenance=Provenance(

@@ -6,8 +6,8 @@ metrics) or one per (training, BER, seed) (kind ``ber``). Metric names:
 * a key of ``results["metrics"]`` (``average_accuracy``, ``bwt``, ``final_accuracy``, ...);
 * ``task_accuracy:K`` — :math:`R_{T-1,K}`, task K's test accuracy after the last experience
   (``K = -1``: the last task); ``min_task_accuracy`` — :math:`\\min_K R_{T-1,K}`;
-* ``test_energy_nj_per_image`` — hardware runs: the inference energy over the images it read
-  (every evaluation of every task);
+* ``test_energy_nj_per_image`` — hardware runs: the energy of the evaluation passes over the
+  images they read (every evaluation of every task): what classifying one image costs;
 * ``R:i:j`` — :math:`R_{ij}`, task j's accuracy after experience i;
 * kind ``ber``: ``accuracy`` and ``e_write_pj`` (the cell's programming energy at that BER).
 
@@ -59,15 +59,17 @@ def metric_value(results: dict[str, Any], name: str) -> float | None:
         if not hw:
             return None
         images = _test_images(results)
-        energy = (hw.get("energy_total_pj") or {}).get("inference")
+        totals = hw.get("energy_total_pj") or {}
+        energy = totals.get("evaluation", totals.get("inference"))  # the phase's earlier name
         return None if energy is None or not images else energy / images / 1e3
     value = (results.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, (int, float)) else None
 
 
 def _test_images(results: dict[str, Any]) -> int:
-    """Test images read over the run (every evaluation): the first layer's inference samples."""
-    counts = ((results.get("hardware") or {}).get("counts") or {}).get("inference") or {}
+    """Test images read over the run (every evaluation): the first layer's evaluation samples."""
+    phases = (results.get("hardware") or {}).get("counts") or {}
+    counts = phases.get("evaluation", phases.get("inference")) or {}
     samples = [q.get("samples", 0) for q in counts.values() if isinstance(q, dict)]
     return int(max(samples, default=0))
 
