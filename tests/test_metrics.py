@@ -33,3 +33,29 @@ def test_single_task_conventions_and_summary():
 def test_rejects_non_square():
     with pytest.raises(ValueError, match="square"):
         average_accuracy([[0.1, 0.2]])
+
+
+def test_forgetting_is_negative_when_a_task_improves_later():
+    # Chaudhry et al.: the best accuracy *before* the last experience, so a task that improved
+    # afterwards has negative forgetting (0.5 before, 0.8 at the end: -0.3)
+    assert math.isclose(forgetting([[0.5, 0.0], [0.8, 0.9]]), -0.3)
+    assert math.isclose(backward_transfer([[0.5, 0.0], [0.8, 0.9]]), 0.3)
+
+
+def test_summary_and_other_shapes_have_exactly_their_keys():
+    from metabnn.metrics import joint_summary, stream_summary
+
+    assert set(summarize(R)) == {"average_accuracy", "backward_transfer", "forgetting",
+                                 "forgetting_definition"}
+    assert summarize(R)["forgetting"] == forgetting(R)
+    assert summarize(R)["backward_transfer"] == backward_transfer(R)
+    s = stream_summary([[0.5], [0.9], [0.7]])
+    assert s == {"average_accuracy": 0.7, "final_accuracy": 0.7, "best_accuracy": 0.9,
+                 "best_chunk": 1}
+    j = joint_summary([[0.8, 0.6]])
+    assert math.isclose(j["average_accuracy"], 0.7) and j["forgetting"] is None
+    assert j["backward_transfer"] is None and "undefined" in j["forgetting_definition"]
+    with pytest.raises(ValueError, match="k x 1"):
+        stream_summary([[0.5, 0.6]])
+    with pytest.raises(ValueError, match="1 x T"):
+        joint_summary([[0.5], [0.6]])
