@@ -5,7 +5,15 @@ imports its Avalanche pieces when it builds a strategy. ``metabnn list strategie
 :func:`strategy_table`.
 """
 
-from metabnn.baselines import bop, ewc, joint, meta, regularization, rehearsal  # noqa: F401 (registers)
+from metabnn.baselines import (  # noqa: F401 (registers)
+    bayes,
+    bop,
+    ewc,
+    joint,
+    meta,
+    regularization,
+    rehearsal,
+)
 from metabnn.baselines.registry import (
     STRATEGIES,
     check_strategy,

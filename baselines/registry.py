@@ -10,7 +10,9 @@ Avalanche template), enrolled with ``@STRATEGIES.register(name, ...)`` and these
 * ``choices`` — optional ``key: (allowed, ...)`` for string parameters;
 * ``models`` — the models it applies to (default: all);
 * ``optimizer_reset`` — its optimizer-state policy, recorded in results files;
-* ``trains_on`` — ``"experience"`` (default) or ``"stream"`` (one call on the whole stream).
+* ``trains_on`` — ``"experience"`` (default) or ``"stream"`` (one call on the whole stream);
+* ``adam`` — ``False`` for a rule that is its own optimizer (``optim.*`` then unused);
+* ``multi_head`` — ``False`` when it cannot train a multi-head model (its ``check`` refuses).
 
 :func:`check_strategy` refuses unknown or ill-typed parameters in one line before any work
 starts; :func:`hyperparameters` resolves the values a run uses; :func:`strategy_record` is what

@@ -10,11 +10,13 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
+from metabnn.bayes import BinaryBayesMLP, GaussianMLP  # also enrols them in MODELS
+from metabnn.bayes_optim import MESU, BiMU
 from metabnn.config import RunConfig, stamp
 from metabnn.convnets import BinaryConvNet, ConvNet  # also enrols them in MODELS
 from metabnn.layers import BinaryConv2d, BinaryLayer, BinaryLinear
 from metabnn.metaplasticity import consolidation_mask, f_meta, metaplastic_scale
-from metabnn.metrics import average_accuracy, backward_transfer, forgetting
+from metabnn.metrics import average_accuracy, backward_transfer, forgetting, learning_accuracy
 from metabnn.models import MLP, BinaryMLP
 from metabnn.optim import MetaplasticAdam, metaplastic_param_groups
 from metabnn.quantizers import SignQuantizer, WeightSignQuantizer, sign_ste
@@ -22,6 +24,10 @@ from metabnn.quantizers import SignQuantizer, WeightSignQuantizer, sign_ste
 __version__ = "0.1.0"
 
 __all__ = [
+    "BiMU",
+    "BinaryBayesMLP",
+    "GaussianMLP",
+    "MESU",
     "BinaryConv2d",
     "BinaryConvNet",
     "BinaryLayer",
@@ -39,6 +45,7 @@ __all__ = [
     "consolidation_mask",
     "f_meta",
     "forgetting",
+    "learning_accuracy",
     "metaplastic_param_groups",
     "metaplastic_scale",
     "sign_ste",

@@ -84,9 +84,16 @@ class StreamConfig:
         "for all tasks; none = the model has no BatchNorm; unset: per-task in the task "
         "scenario, shared otherwise (none for models without BatchNorm)")
 
+    ood: str | None = _f(
+        None, "out-of-distribution detection at the end of every experience: the just-learned "
+        "task's test images against as many test images of this dataset (fmnist or mnist, "
+        "not permuted), AUROC of the model's uncertainty (Bonnet et al. 2025); unset: none")
+
     def validate(self) -> None:
         _check(self.tasks is None or self.tasks >= 1, "stream.tasks", self.tasks,
                "must be >= 1")
+        _check(self.ood in (None, "fmnist", "mnist"), "stream.ood", self.ood,
+               "must be fmnist, mnist or unset")
         _check(self.scenario in (None, "task", "domain", "class"), "stream.scenario",
                self.scenario, "must be one of task, domain, class")
         _check(self.chunks is None or self.chunks >= 1, "stream.chunks", self.chunks,
@@ -179,8 +186,15 @@ class TrainConfig:
         1000, "test minibatch size; with batch-statistics BatchNorm it is part of the protocol"
     )
 
+    eval_every: str = _f(
+        "epoch", "when every task is tested: epoch (forgetting curves after every epoch) or "
+        "experience (only at its end: long streams, where tasks x epochs x tasks evaluations "
+        "would dominate)")
+
     def validate(self) -> None:
         _check(self.epochs >= 1, "train.epochs", self.epochs, "must be >= 1")
+        _check(self.eval_every in ("epoch", "experience"), "train.eval_every", self.eval_every,
+               "must be epoch or experience")
         _check(self.iterations is None or self.iterations >= 1, "train.iterations",
                self.iterations, "must be >= 1 or unset")
         _check(self.batch_size >= 2, "train.batch_size", self.batch_size,

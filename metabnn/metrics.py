@@ -10,6 +10,9 @@
   (Chaudhry et al., "Riemannian Walk", ECCV 2018): the drop of each old task from its best
   accuracy before the last experience to its final accuracy.
 
+* learning accuracy :math:`LA = \\frac1T \\sum_j R_{j,j}`: each task right after learning it
+  (Riemer et al. 2019), which falls when a learner loses plasticity on a long stream.
+
 With one task BWT and forgetting are 0 by convention.
 
 Stream learning evaluates one test set (the whole dataset's) after each of ``k`` chunks: ``R`` is
@@ -28,6 +31,7 @@ __all__ = [
     "average_accuracy",
     "backward_transfer",
     "forgetting",
+    "learning_accuracy",
     "summarize",
     "stream_summary",
     "joint_summary",
@@ -64,10 +68,19 @@ def forgetting(R: Sequence[Sequence[float]] | np.ndarray) -> float:
     return float(np.mean([R[: T - 1, j].max() - R[-1, j] for j in range(T - 1)]))
 
 
+def learning_accuracy(R: Sequence[Sequence[float]] | np.ndarray) -> float:
+    """Mean accuracy of each task right after it was learned, :math:`\\frac1T \\sum_i R_{ii}`:
+    what is left of plasticity (Riemer et al. 2019; the long-stream papers' learning accuracy).
+    A late task learned badly shows here even when nothing is forgotten."""
+    R = _square(R)
+    return float(np.mean(np.diag(R)))
+
+
 def summarize(R: Sequence[Sequence[float]] | np.ndarray) -> dict[str, float | str]:
-    """All three metrics plus the forgetting definition, for results files."""
+    """All four metrics plus the forgetting definition, for results files."""
     return {
         "average_accuracy": average_accuracy(R),
+        "learning_accuracy": learning_accuracy(R),
         "backward_transfer": backward_transfer(R),
         "forgetting": forgetting(R),
         "forgetting_definition": FORGETTING_DEFINITION,

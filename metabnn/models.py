@@ -147,7 +147,8 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
                   bn_weight: str = "uniform", scheme: str = "uniform") -> nn.Module:
     """Weights of every Linear/Conv layer ~ U[-width, width], biases 0 (``scheme="uniform"``,
     the paper's reference code) or weights and biases ~ U(-1/sqrt(fan_in), 1/sqrt(fan_in))
-    (``scheme="pytorch"``: ``nn.Linear``'s own init, the literature's MLPs); BatchNorm weights
+    (``scheme="pytorch"``: ``nn.Linear``'s own init, the literature's MLPs), or the model's
+    ``init_(generator)`` (``scheme="own"``); BatchNorm weights
     ~ U(0, 1) (``bn_weight="uniform"``: PyTorch 1.1.0's init, which the paper's results were
     made with) or 1 (``"ones"``: PyTorch >= 1.2's, which the authors' code gets on a current
     PyTorch), BatchNorm biases 0.
@@ -157,8 +158,10 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
     """
     if bn_weight not in ("uniform", "ones"):
         raise ValueError(f"bn_weight={bn_weight!r} is invalid: use uniform or ones")
-    if scheme not in ("uniform", "pytorch"):
-        raise ValueError(f"scheme={scheme!r} is invalid: use uniform or pytorch")
+    if scheme not in ("uniform", "pytorch", "own"):
+        raise ValueError(f"scheme={scheme!r} is invalid: use uniform, pytorch or own")
+    if scheme == "own":  # a model with its own published init (e.g. the Bayesian nets)
+        return model.init_(generator)  # type: ignore[operator]
     for module in model.modules():
         if isinstance(module, (nn.Linear, nn.Conv2d)):
             fan_in = module.weight[0].numel()

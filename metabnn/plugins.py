@@ -12,6 +12,8 @@
   masked out, in training and in evaluation.
 * :class:`IterationBudgetPlugin` — an experience trained for a number of minibatches rather
   than of epochs.
+* :class:`OODPlugin` — at the end of every experience, how well the model's uncertainty tells
+  the just-learned task's test images from another dataset's (AUROC, :mod:`metabnn.uncertainty`).
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "ProgressPlugin",
     "GrowingHeadPlugin",
     "IterationBudgetPlugin",
+    "OODPlugin",
     "task_label_of",
 ]
 
@@ -97,11 +100,15 @@ class AccuracyMatrixPlugin(SupervisedPlugin):
         *,
         batch_size: int = 1000,
         batchnorm: TaskBatchNormPlugin | None = None,
+        every: str = "epoch",
     ) -> None:
         super().__init__()
+        if every not in ("epoch", "experience"):
+            raise ValueError(f"every={every!r} is invalid: use epoch or experience")
         self.test_stream = list(test_stream)
         self.batch_size = batch_size
         self.batchnorm = batchnorm
+        self.every = every
         self.curves: list[dict[str, Any]] = []
         self.matrix: list[list[float]] = []
         self._epoch = 0
@@ -120,19 +127,65 @@ class AccuracyMatrixPlugin(SupervisedPlugin):
     def before_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
         self._epoch = 0
 
-    def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
-        row = {
+    def _row(self, strategy: Any, epoch: int) -> None:
+        self.curves.append({
             "experience": int(strategy.experience.current_experience),
-            "epoch": self._epoch,
+            "epoch": epoch,
             "accuracy": self.evaluate(strategy),
-        }
-        self.curves.append(row)
+        })
+
+    def after_training_epoch(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if self.every == "epoch":
+            self._row(strategy, self._epoch)
         self._epoch += 1
 
     def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        if self.every == "experience":
+            self._row(strategy, self._epoch - 1)
         # The last epoch's row already used this task's final BatchNorm state (it is the current
         # one), and evaluation is deterministic, so it is the matrix row: no second pass.
         self.matrix.append(list(self.curves[-1]["accuracy"]))
+
+
+class OODPlugin(SupervisedPlugin):
+    """After every experience: the AUROC of telling its task's test images (in distribution)
+    from ``x_out`` (out of distribution) by the model's uncertainty
+    (:func:`metabnn.uncertainty.ood_report`), as the MESU paper measures it (Bonnet et al. 2025,
+    Fig. 3: the current task against Fashion-MNIST). ``rows`` holds one report per experience.
+    """
+
+    def __init__(self, test_stream: Sequence[Any], x_out: torch.Tensor, *, dataset: str,
+                 batch_size: int = 1000, batchnorm: TaskBatchNormPlugin | None = None) -> None:
+        super().__init__()
+        self.test_stream = list(test_stream)
+        self.x_out, self.dataset, self.batch_size = x_out, dataset, batch_size
+        self.batchnorm = batchnorm
+        self.rows: list[dict[str, Any]] = []
+
+    def after_training_exp(self, strategy: Any, *args: Any, **kwargs: Any) -> None:
+        from metabnn.uncertainty import ood_report
+
+        i = int(strategy.experience.current_experience)
+        exp = self.test_stream[min(i, len(self.test_stream) - 1)]
+        x_in = dataset_tensors(exp.dataset, strategy.device)[0]
+        x_out = self.x_out.to(strategy.device)
+        label = task_label_of(exp)
+        if self.batchnorm is None:
+            report = ood_report(strategy.model, x_in, x_out, batch_size=self.batch_size,
+                                task=label)
+        else:
+            with self.batchnorm.task(strategy.model, label):
+                report = ood_report(strategy.model, x_in, x_out, batch_size=self.batch_size,
+                                    task=label)
+        self.rows.append({"experience": i, **report})
+
+    def summary(self) -> dict[str, Any] | None:
+        """What results.json records: the dataset, the score, every experience's AUROC."""
+        if not self.rows:
+            return None
+        return {"dataset": self.dataset, "score": self.rows[-1]["score"],
+                "auroc": [r["auroc"] for r in self.rows], "final": self.rows[-1],
+                "in_distribution": "the just-learned task's test images"}
 
 
 class ProgressPlugin(SupervisedPlugin):

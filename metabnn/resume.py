@@ -193,6 +193,7 @@ def _adapters() -> list[tuple[type, Callable | None, Callable | None]]:
         AccuracyMatrixPlugin,
         GrowingHeadPlugin,
         IterationBudgetPlugin,
+        OODPlugin,
         ProgressPlugin,
         TaskBatchNormPlugin,
     )
@@ -207,6 +208,7 @@ def _adapters() -> list[tuple[type, Callable | None, Callable | None]]:
     return [
         (Clock, *clock),
         (AccuracyMatrixPlugin, *matrix),
+        (OODPlugin, *_counters(("rows",))),
         (TaskBatchNormPlugin, lambda p, s: {"states": _plain(p.states)}, _batchnorm_restore),
         (GrowingHeadPlugin, *head),
         (ProgressPlugin, *progress),

@@ -118,6 +118,14 @@ def canonical(config: RunConfig) -> tuple[RunConfig, list[str]]:
             dropped.append(f"optim.meta={optim.meta:g}: strategy {config.strategy!r} trains "
                            "with m = 0")
         optim = dataclasses.replace(optim, meta=0.0)
+    if STRATEGIES.entry(config.strategy).info.get("adam", True) is False:
+        unused_optim = [f.name for f in dataclasses.fields(OptimConfig)
+                        if f.name != "meta" and getattr(optim, f.name) != getattr(
+                            OptimConfig(), f.name)]
+        if unused_optim:
+            dropped.append(f"optim.{', optim.'.join(unused_optim)}: strategy "
+                           f"{config.strategy!r} has its own rule (no Adam)")
+        optim = dataclasses.replace(OptimConfig(), meta=0.0)
     if not wanted(hardware) and hardware != HardwareConfig():
         changed = [f.name for f in dataclasses.fields(HardwareConfig)
                    if getattr(hardware, f.name) != getattr(HardwareConfig(), f.name)]
@@ -128,7 +136,7 @@ def canonical(config: RunConfig) -> tuple[RunConfig, list[str]]:
     unused = []
     if info.get("input") != "image":
         unused.append("channels")
-    if info.get("init") == "pytorch":
+    if info.get("init") in ("pytorch", "own"):
         unused.append("init_width")
     if not info.get("batchnorm", True):
         unused += ["bn_weight_init", "track_running_stats"]
@@ -314,6 +322,7 @@ class Assembly:
     strategy: Any
     matrix: Any
     device: torch.device
+    ood: Any = None
 
     @property
     def whole_stream(self) -> bool:
@@ -345,6 +354,10 @@ class Assembly:
         }
         if self.backend is not None:
             results["hardware"] = self.backend.summary()
+        ood = self.ood.summary() if self.ood is not None else None
+        if ood is not None:
+            results["ood"] = ood
+            results["metrics"]["ood_auroc"] = ood["auroc"][-1]
         return results
 
 
@@ -377,18 +390,28 @@ def assemble(config: RunConfig, *, data_root: str | Path | None = None, device: 
     batchnorm = TaskBatchNormPlugin() if config.stream.batchnorm == "per-task" else None
     head = GrowingHeadPlugin(stream.n_classes) if config.stream.head == "growing" else None
     matrix = AccuracyMatrixPlugin(
-        stream.test_stream, batch_size=config.train.eval_batch_size, batchnorm=batchnorm
+        stream.test_stream, batch_size=config.train.eval_batch_size, batchnorm=batchnorm,
+        every=config.train.eval_every,
     )
+    ood = None
+    if config.stream.ood is not None:
+        from metabnn.benchmarks.ood import ood_images
+        from metabnn.plugins import OODPlugin
+
+        x_out = ood_images(config.stream.ood, resolve_data_root(data_root),
+                           n=config.stream.test_per_task, input_shape=stream.input_shape)
+        ood = OODPlugin(stream.test_stream, x_out, dataset=config.stream.ood,
+                        batch_size=config.train.eval_batch_size, batchnorm=batchnorm)
     budget = (IterationBudgetPlugin(config.train.iterations)
               if config.train.iterations is not None else None)
-    chosen = [p for p in (budget, batchnorm, head, matrix, ProgressPlugin(progress), *plugins)
-              if p is not None]
+    chosen = [p for p in (budget, batchnorm, head, matrix, ood, ProgressPlugin(progress),
+                          *plugins) if p is not None]
     if backend is not None:
         from metabnn.hardware.plugin import HardwarePlugin
 
         chosen.insert(0, HardwarePlugin(backend))  # arrays in step before anyone evaluates
     strategy = STRATEGIES.get(config.strategy)(model, config, device=dev, plugins=chosen)
-    return Assembly(config, stream, model, backend, strategy, matrix, dev)
+    return Assembly(config, stream, model, backend, strategy, matrix, dev, ood)
 
 
 def _train(

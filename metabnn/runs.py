@@ -136,7 +136,7 @@ class RunRegistry:
         if "readonly" in text or "read-only" in text or isinstance(err, PermissionError):
             return DamagedFileError(f"run registry {self.path} cannot be written ({text}): "
                                     "make it writable, or point --registry elsewhere")
-        if "disk" in text or "full" in text:  # "disk I/O error", "database or disk is full"
+        if "disk is full" in text or "disk I/O" in text:  # not "disk image is malformed"
             return DamagedFileError(f"run registry {self.path} cannot be written ({text}: a "
                                     "full disk or a file-size limit?): free space and rerun; "
                                     "SQLite kept the registry as it was")

@@ -47,6 +47,13 @@ RUN_CASES = [
     ("head-scenario-cannot", ["--scenario", "domain", "--head", "multi"],
      "stream.head='multi' is invalid for the domain scenario of stream 'pmnist': allowed "
      "shared"),
+    ("ood-dataset", ["--ood", "cifar"], "stream.ood='cifar' is invalid: must be fmnist, mnist"),
+    ("eval-every", ["--eval-every", "task"],
+     "train.eval_every='task' is invalid: must be epoch or experience"),
+    ("mesu-on-bnn", ["--strategy", "mesu"],
+     "model.name='bnn' is invalid for strategy 'mesu': allowed gaussian-mlp"),
+    ("mesu-multi-head", ["--strategy", "mesu", "--model", "gaussian-mlp", "--head", "multi"],
+     "stream.head='multi' is invalid for strategy 'mesu'"),
     ("iterations-zero", ["--iterations", "0"],
      "train.iterations=0 is invalid: must be >= 1 or unset"),
     ("eps-placement", ["--eps-placement", "middle"],

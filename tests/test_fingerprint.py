@@ -53,7 +53,9 @@ def test_the_fingerprint_names_code_libraries_and_execution():
 
 def _run(tmp_path, lines, **kw):
     config = from_dict(RunConfig, TINY)
-    return run(config, data_root=os.environ.get("METABNN_DATA"), out_dir=tmp_path,
+    from conftest import _data_root
+
+    return run(config, data_root=_data_root(), out_dir=tmp_path,
                progress=False, log=lines.append, **kw)
 
 

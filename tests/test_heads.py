@@ -97,7 +97,8 @@ def test_the_paper_protocol_keeps_its_name_and_multi_head_lifts_task_il(data_roo
 
 
 @pytest.mark.parametrize("name", [n for n in STRATEGIES.names()
-                                  if "task" in STRATEGIES.entry(n).info.get("scenarios", ())])
+                                  if "task" in STRATEGIES.entry(n).info.get("scenarios", ())
+                                  and STRATEGIES.entry(n).info.get("multi_head", True)])
 def test_every_task_il_strategy_trains_a_multi_head_model(name, data_root, tmp_path):
     info = STRATEGIES.entry(name).info
     model = "bnn" if "bnn" in info.get("models", ("bnn", "mlp")) else "mlp"

@@ -49,6 +49,8 @@ def test_build_gives_the_expected_tables(tmp_path):
     # forgetting of meta: task 0 drops 0.05, 0.20, 0.12 -> mean 0.123333
     assert meta["forgetting_mean"] == "0.123333"
     assert meta["backward_transfer_mean"] == "-0.123333"
+    # learning accuracy, the diagonal: (0.95 + 0.90) / 2, (0.90 + 0.90) / 2, (0.92 + 0.90) / 2
+    assert meta["learning_accuracy_mean"] == "0.911667" and meta["ood_auroc_mean"] == ""
     assert "Chaudhry" in meta["forgetting_definition"]
     assert naive["average_accuracy_mean"] == "0.650000"
     assert naive["average_accuracy_std"] == "0.070711"  # |0.7 - 0.6| / sqrt(2)

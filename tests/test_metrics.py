@@ -46,7 +46,8 @@ def test_summary_and_other_shapes_have_exactly_their_keys():
     from metabnn.metrics import joint_summary, stream_summary
 
     assert set(summarize(R)) == {"average_accuracy", "backward_transfer", "forgetting",
-                                 "forgetting_definition"}
+                                 "learning_accuracy", "forgetting_definition"}
+    assert math.isclose(summarize(R)["learning_accuracy"], (0.90 + 0.95 + 0.97) / 3)
     assert summarize(R)["forgetting"] == forgetting(R)
     assert summarize(R)["backward_transfer"] == backward_transfer(R)
     s = stream_summary([[0.5], [0.9], [0.7]])

@@ -11,7 +11,7 @@ import pytest
 
 from metabnn.cli import main
 from metabnn.config import RunConfig, from_dict, stamp
-from metabnn.runner import run
+from metabnn.runner import run, validate
 from metabnn.runs import RunRegistry, format_runs
 
 TINY = {
@@ -89,7 +89,7 @@ def test_a_write_waits_for_a_held_lock_then_succeeds(tmp_path):
 
 
 def test_runner_records_skips_done_and_forces(data_root, tmp_path):
-    config = from_dict(RunConfig, TINY)
+    config = validate(from_dict(RunConfig, TINY))  # resolved: its stamp is the run's
     quiet = {"data_root": data_root, "out_dir": tmp_path, "progress": False, "log": lambda s: None}
     first = run(config, **quiet)
     db = RunRegistry(tmp_path / "registry.sqlite")  # the default: <out>/registry.sqlite
@@ -113,7 +113,7 @@ def test_runner_records_skips_done_and_forces(data_root, tmp_path):
 def test_runner_records_a_failure_with_its_error(tmp_path, data_root, monkeypatch):
     from metabnn.strategies import MetaplasticStrategy
 
-    config = from_dict(RunConfig, TINY)
+    config = validate(from_dict(RunConfig, TINY))
     # bad input (a missing data root) is refused before anything is recorded (issue 8)
     with pytest.raises(Exception, match="METABNN_DATA"):
         run(config, data_root=tmp_path / "no-data", out_dir=tmp_path / "other", progress=False,

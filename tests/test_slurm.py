@@ -41,6 +41,7 @@ def test_slurm_options_are_checked_before_anything_is_submitted(tmp_path, capsys
     assert not (tmp_path / "sweeps").exists()
 
 
+@pytest.mark.slow  # ~40 s: four task processes, then two more
 def test_slurm_sweep_on_the_local_executor_records_every_run_once(data_root, tmp_path, capsys):
     # two strategies, and a point that fails at run time (BatchNorm on a test set of one image)
     path = _sweep(tmp_path, "arr", "{strategy: [naive, meta], stream.test_per_task: [200, 1]}")

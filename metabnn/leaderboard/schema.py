@@ -35,7 +35,8 @@ MIN_SEEDS = 3
 SCENARIOS = ("task", "domain", "class")
 """Order of a stream's tables: the paper's task-incremental protocol first."""
 
-METRICS = ("average_accuracy", "backward_transfer", "forgetting")
+METRICS = ("average_accuracy", "backward_transfer", "forgetting", "learning_accuracy",
+           "ood_auroc")
 """The metrics a row reports, each as mean and sample std over seeds (keys of results' metrics)."""
 
 
@@ -97,6 +98,10 @@ class Row:
     bwt: Stat | None
     forgetting: Stat | None
     forgetting_definition: str
+    learning: Stat | None
+    """learning accuracy: each task right after it was learned (None for older results)"""
+    ood_auroc: Stat | None
+    """AUROC of out-of-distribution detection (streams run with ``stream.ood``)"""
     train_device_energy_pj: Stat | None
     device_writes: Stat | None
     group: str
@@ -175,6 +180,7 @@ def _row(runs: list[dict[str, Any]]) -> Row:
         accuracy=accuracy,
         bwt=metrics["backward_transfer"], forgetting=metrics["forgetting"],
         forgetting_definition=str(first["metrics"].get("forgetting_definition", "")),
+        learning=metrics["learning_accuracy"], ood_auroc=metrics["ood_auroc"],
         train_device_energy_pj=Stat.of([train_device_energy_pj(r) for r in runs]),
         device_writes=Stat.of([_float(device_writes(r)) for r in runs]),
         group=group_key(config), best=best["stamp"],

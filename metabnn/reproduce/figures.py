@@ -6,6 +6,9 @@
   (Fig. 3's accuracy vs width, accuracy vs BER, accuracy vs bit-stream length); delegates to
   :func:`metabnn.figures.sweep_plot`, optionally on a symlog x axis.
 * ``bars`` — a metric per configuration, one bar per group (Table 1, Fig. 4a, binary vs ternary).
+* ``per_task`` — long streams: per task index, its accuracy right after it was learned
+  (:math:`R_{jj}`, plasticity) and at the end of the stream (:math:`R_{T-1,j}`, memory), one line
+  per configuration, mean with a band of +- sd over seeds (the MESU and BiMU papers' figures).
 
 Built like :mod:`metabnn.figures`: matplotlib's object API in seaborn's style contexts, no
 global state touched.
@@ -18,9 +21,9 @@ from typing import Any
 
 from metabnn.figures import _figure, _style, sweep_plot
 
-__all__ = ["task_curves", "lines", "bars", "LAYOUTS"]
+__all__ = ["task_curves", "lines", "bars", "per_task", "LAYOUTS"]
 
-LAYOUTS = ("task_curves", "lines", "bars")
+LAYOUTS = ("task_curves", "lines", "bars", "per_task")
 
 
 def task_curves(panels: Sequence[tuple[str, Sequence[dict[str, Any]]]], title: str) -> Any:
@@ -90,4 +93,36 @@ def bars(rows: Sequence[dict[str, Any]], *, x: str, y: str, hue: str | None, tit
         if hue is not None:
             ax.legend(title=hue, fontsize="small", loc="lower right")
         ax.set_title(title, fontsize="medium")
+        return fig
+
+
+def per_task(panels: Sequence[tuple[str, Sequence[dict[str, Any]]]], title: str) -> Any:
+    """``panels``: (label, the results of each seed) pairs; one line each in both subplots."""
+    import numpy as np
+    import seaborn as sns
+    from matplotlib.figure import Figure
+
+    style, context = _style()
+    with style, context:
+        fig = Figure(figsize=(11.0, 4.2), layout="constrained")
+        axes = fig.subplots(1, 2, sharey=True)
+        palette = sns.color_palette("tab10", len(panels))
+        for color, (label, seeds) in zip(palette, panels):
+            R = np.asarray([r["accuracy_matrix"] for r in seeds], dtype=float)  # (n, T, T)
+            tasks = np.arange(1, R.shape[-1] + 1)
+            learned = 100 * np.diagonal(R, axis1=1, axis2=2)  # (n, T)
+            final = 100 * R[:, -1, :]
+            for ax, values in zip(axes, (learned, final)):
+                mean, sd = values.mean(0), values.std(0, ddof=1) if len(values) > 1 else 0
+                ax.plot(tasks, mean, color=color, linewidth=1.5, label=f"{label} (n={len(R)})")
+                ax.fill_between(tasks, mean - sd, mean + sd, color=color, alpha=0.15,
+                                linewidth=0)
+        axes[0].set_title("right after learning it (learning accuracy)", fontsize="medium")
+        axes[1].set_title("at the end of the stream (final accuracy)", fontsize="medium")
+        for ax in axes:
+            ax.set_xlabel("task index")
+            ax.set_ylim(0, 100)
+        axes[0].set_ylabel("test accuracy (%)")
+        axes[1].legend(fontsize="x-small", loc="lower left")
+        fig.suptitle(title, fontsize="medium")
         return fig

@@ -11,10 +11,11 @@ A recipe is a YAML file in ``metabnn/reproduce/recipes/``::
     ber: {hidden: [...], ...}                    # kind ber:
     metabnn.hardware.sweep_ber.SweepBERConfig
     scales:
-      quick: {protocol: ..., set: {dotted.key: value}, grid: {dotted.key: [values]}}
+      quick: {protocol: ..., set: {dotted.key: value}, grid: {dotted.key: [values]},
+              variants: {variant name: {dotted.key: value}}}
       smoke: {...}
-    report: {figure: task_curves | lines | bars, x: ..., hue: ..., panels: [...], y: metric,
-             rows: [keys], metrics: [metric, ...]}
+    report: {figure: task_curves | lines | bars | per_task, x: ..., hue: ..., panels: [...],
+             y: metric, rows: [keys], metrics: [metric, ...]}
     expected:
       - claim: what the paper says, in words
         source: figure / table / section
@@ -25,8 +26,9 @@ A recipe is a YAML file in ``metabnn/reproduce/recipes/``::
         versus: {where: {...}, margin: 0.05}   # or: ours(where) - ours(versus) >= margin
 
 ``full`` is the paper's protocol (the ``sweep``/``ber`` section as written); ``quick`` and
-``smoke`` apply dotted overrides to the sweep's ``base`` (``set``) and replace grid axes
-(``grid``). :func:`resolve` returns the validated :class:`~metabnn.sweep.SweepSpec` (every run
+``smoke`` apply dotted overrides to the sweep's ``base`` (``set``), replace grid axes
+(``grid``) and patch single entries of a ``variant`` axis by name (``variants``).
+:func:`resolve` returns the validated :class:`~metabnn.sweep.SweepSpec` (every run
 config checked) or ``SweepBERConfig`` of a scale, so a recipe that does not fit the schema
 fails at load, not after an hour.
 """
@@ -48,7 +50,7 @@ SCALES = ("quick", "full", "smoke")
 KINDS = ("runs", "ber")
 _KEYS = {"name", "title", "paper", "kind", "protocol", "sweep", "ber", "scales", "report",
          "expected"}
-_SCALE_KEYS = {"protocol", "set", "grid", "seeds"}
+_SCALE_KEYS = {"protocol", "set", "grid", "seeds", "variants"}
 _CLAIM_KEYS = {"claim", "source", "metric", "where", "paper", "band", "versus", "unit"}
 
 
@@ -212,6 +214,13 @@ def resolve(recipe: Recipe, scale: str, *, seeds: int | None = None) -> Any:
         set_dotted(body["base"], key, value)
     grid = dict(body.get("grid") or {})
     grid.update(over.get("grid") or {})
+    patches = over.get("variants") or {}
+    if patches:  # scale settings of single variants, by name: {name: {dotted key: value}}
+        names = [v.get("name") for v in grid.get("variant") or [] if isinstance(v, dict)]
+        unknown = sorted(set(patches) - set(names))
+        if unknown:
+            raise ConfigError(f"{where}: variants {unknown} are not in the grid's variant list")
+        grid["variant"] = [{**v, **patches.get(v.get("name"), {})} for v in grid["variant"]]
     body["grid"] = grid
     if "seeds" in over:
         body["seeds"] = over["seeds"]

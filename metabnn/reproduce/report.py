@@ -9,6 +9,10 @@ metrics) or one per (training, BER, seed) (kind ``ber``). Metric names:
 * ``test_energy_nj_per_image`` — hardware runs: the energy of the evaluation passes over the
   images they read (every evaluation of every task): what classifying one image costs;
 * ``R:i:j`` — :math:`R_{ij}`, task j's accuracy after experience i;
+* ``recent_accuracy:K`` — the final accuracy of the K most recently learned tasks (the MESU
+  paper's "5 most recent tasks"); ``learning_accuracy_last:K`` — :math:`R_{jj}` over the last K
+  tasks (plasticity at the end of a long stream); ``epoch_time_s`` — the run's wall time per
+  training epoch (training and its evaluations);
 * kind ``ber``: ``accuracy`` and ``e_write_pj`` (the cell's programming energy at that BER).
 
 A claim is checked on the seeds of the rows its ``where`` selects, with a 95 % interval
@@ -54,6 +58,18 @@ def metric_value(results: dict[str, Any], name: str) -> float | None:
             matrix[i]) <= j < len(matrix[i]) else None
     if name == "min_task_accuracy":
         return float(min(matrix[-1])) if matrix[-1] else None
+    if name.startswith(("recent_accuracy:", "learning_accuracy_last:")):
+        k = int(name.split(":", 1)[1])
+        n = min(len(matrix), len(matrix[-1]))
+        if n == 0 or k < 1:
+            return None
+        tasks = range(max(0, n - k), n)
+        if name.startswith("recent"):
+            return sum(float(matrix[-1][j]) for j in tasks) / len(tasks)
+        return sum(float(matrix[j][j]) for j in tasks) / len(tasks)
+    if name == "epoch_time_s":
+        wall = results.get("wall_time_s")
+        return None if not wall else float(wall) / _epochs(results)
     if name == "test_energy_nj_per_image":
         hw = results.get("hardware")
         if not hw:
@@ -64,6 +80,13 @@ def metric_value(results: dict[str, Any], name: str) -> float | None:
         return None if energy is None or not images else energy / images / 1e3
     value = (results.get("metrics") or {}).get(name)
     return float(value) if isinstance(value, (int, float)) else None
+
+
+def _epochs(results: dict[str, Any]) -> int:
+    """Training epochs over the whole stream (experiences x epochs per experience)."""
+    config = results.get("config") or {}
+    per = (config.get("train") or {}).get("epochs") or 1
+    return max(1, len(results.get("accuracy_matrix") or [[]]) * int(per))
 
 
 def _test_images(results: dict[str, Any]) -> int:

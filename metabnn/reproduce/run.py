@@ -120,6 +120,10 @@ def _figure(recipe: Recipe, scale: str, rows: list[dict[str, Any]],
         fig = figures.task_curves(
             [(", ".join(f"{short_key(k)}={v}" for k, v in zip(keys, key)), seeds)
              for key, seeds in panels.items()], title)
+    elif layout == "per_task":
+        keys = rep.get("panels") or []
+        fig = figures.per_task(
+            [(", ".join(str(v) for v in key), seeds) for key, seeds in panels.items()], title)
     elif layout == "bars":
         fig = figures.bars(rows, x=rep["x"], y=rep.get("y", "average_accuracy"),
                            hue=rep.get("hue"), title=title, xlabel=rep.get("xlabel"))
