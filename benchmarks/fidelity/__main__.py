@@ -53,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--paired", action="store_true", help="paired mode (module docstring)")
     p.add_argument("--train-per-task", type=int, default=None,
                    help="paired mode: training images per task (default: all 60,000)")
+    p.add_argument("--train-images", type=int, default=None,
+                   help="independent mode: both sides train on MNIST's first N training images "
+                   "(written as a smaller MNIST that both read; default: all 60,000)")
     p.add_argument("--out", type=Path, default=Path("runs/fidelity"))
     p.add_argument("--name", default=None, help="output file stem (default: from the mode)")
     return p
@@ -85,7 +88,7 @@ def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: 
                              "metabnn": ours, "comparison": compare(authors, ours)})
     return {"mode": "independent", "authors_commit": commit, "changes": changes,
             "threads": threads, "eps_placement": args.eps_placement, "seeds": args.seeds,
-            "arms": arms}
+            "train_images": args.train_images or 60000, "arms": arms}
 
 
 def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str
@@ -117,6 +120,10 @@ def main(argv: list[str] | None = None) -> int:
     from metabnn.results import git_commit
 
     scratch = Path(tempfile.mkdtemp(prefix="metabnn-fidelity-"))
+    if args.train_images is not None and not args.paired:
+        from metabnn.benchmarks.fidelity.data import reduced_mnist
+
+        args.data_root = str(reduced_mnist(args.data_root, scratch / "data", args.train_images))
     try:
         folder, changes, commit = prepare(args.authors, scratch, args.data_root)
     except MissingCheckout as err:

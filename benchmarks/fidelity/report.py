@@ -39,6 +39,11 @@ def markdown_independent(body: dict[str, Any]) -> str:
                  "initial weights and minibatch order from its own seeding. Accuracies in %, "
                  "differences in points; the interval is Welch's t (95 %) of metabnn − authors "
                  "over seeds, and a task **agrees** when it contains 0.")
+    if body.get("train_images", 60000) != 60000:
+        lines.append("")
+        lines.append(f"Both sides train on MNIST's first {body['train_images']:,} training images "
+                     "per task (a smaller MNIST written in its own file format, read by both "
+                     "sides' loaders unchanged) and test on all 10,000.")
     lines.append("")
     for arm in body["arms"]:
         p = arm["protocol"]
