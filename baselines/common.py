@@ -46,7 +46,7 @@ def hidden_layer_predicate(model: nn.Module) -> Callable[[nn.Module], bool]:
     (Laborieux et al. 2021, Fig. 2f: f_meta on real weights)."""
     if any(isinstance(m, BinaryLayer) for m in model.modules()):
         return lambda m: isinstance(m, BinaryLayer)
-    return lambda m: isinstance(m, (nn.Linear, nn.Conv2d))
+    return lambda m: isinstance(m, (nn.Linear, nn.Conv1d, nn.Conv2d))
 
 
 def hidden_weight_names(model: nn.Module) -> list[str]:

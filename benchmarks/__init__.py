@@ -5,6 +5,8 @@ Importing this package enrols every stream; Avalanche is imported only when a st
 
 from metabnn.benchmarks import (  # noqa: F401  (registers)
     cifar,
+    ecg,
+    eeg,
     pmnist,
     split,
     stream_learning,

@@ -57,6 +57,10 @@ def resolve_cell(config: HardwareConfig) -> tuple[CellModel, WriteSpec]:
 
 def _reads_per_sample(layer: nn.Module, output: torch.Tensor) -> tuple[int, int]:
     """(synapse reads, neuron outputs) of one sample through ``layer``."""
+    if isinstance(layer, nn.Conv1d):
+        positions = output.shape[-1]
+        fan_in = layer.in_channels // layer.groups * layer.kernel_size[0]
+        return layer.out_channels * positions * fan_in, layer.out_channels * positions
     if isinstance(layer, nn.Conv2d):
         positions = output.shape[-2] * output.shape[-1]
         kh, kw = layer.kernel_size

@@ -14,6 +14,7 @@ from metabnn.bayes import BinaryBayesMLP, GaussianMLP  # also enrols them in MOD
 from metabnn.bayes_optim import MESU, BiMU
 from metabnn.config import RunConfig, stamp
 from metabnn.convnets import BinaryConvNet, ConvNet  # also enrols them in MODELS
+from metabnn.convnets1d import BinaryConv1dNet, Conv1dNet, HybridConv1dNet  # enrols them too
 from metabnn.layers import BinaryConv2d, BinaryLayer, BinaryLinear
 from metabnn.metaplasticity import consolidation_mask, f_meta, metaplastic_scale
 from metabnn.metrics import average_accuracy, backward_transfer, forgetting, learning_accuracy
@@ -24,6 +25,9 @@ from metabnn.quantizers import SignQuantizer, WeightSignQuantizer, sign_ste
 __version__ = "0.1.0"
 
 __all__ = [
+    "BinaryConv1dNet",
+    "Conv1dNet",
+    "HybridConv1dNet",
     "BiMU",
     "BinaryBayesMLP",
     "GaussianMLP",

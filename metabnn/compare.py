@@ -4,9 +4,10 @@ The runs come from the registry (done runs only): by stamp (or unambiguous prefi
 by filter (strategy, stream, status). Runs whose configs differ only in the seed form one row,
 with mean ± sample sd over the seeds of final average accuracy, backward transfer and
 forgetting (percentage points), the mean final accuracy of every task (the last row of the
-accuracy matrix), n and the seeds; the settings that differ between the rows (any config key,
-strategy parameters included) are columns of their own, the rest is the same for all and
-printed once. Text, CSV, JSON or Markdown.
+accuracy matrix), the inference model's memory (KiB, :mod:`metabnn.memory`), n and the seeds;
+the settings that differ between the rows (any config key, strategy parameters included) are
+columns of their own, the rest is the same for all and printed once. Text, CSV, JSON or
+Markdown.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ def compare_rows(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
             row[metric] = None if s is None else {"mean": s.mean, "sd": s.sd, "n": s.n}
         last = [r["accuracy_matrix"][-1] for r in runs]
         row["final_row"] = [math.fsum(col) / len(col) for col in zip(*last)]
+        kib = [r["memory"]["kib"] for r in runs if "kib" in (r.get("memory") or {})]
+        row["memory_kib"] = math.fsum(kib) / len(kib) if kib else None
         row["n"] = len(runs)
         row["seeds"] = [r["seed"] for r in runs]
         row["stamps"] = [r["stamp"] for r in runs]
@@ -91,7 +94,9 @@ def _cells(row: dict[str, Any], differing: list[str]) -> list[str]:
         m = row[metric]
         cells.append("—" if m is None else format_mean_sd(Summary(m["mean"], m["sd"], m["n"]),
                                                           100))
-    cells += [" ".join(f"{100 * a:.2f}" for a in row["final_row"]), str(row["n"]),
+    memory = row.get("memory_kib")
+    cells += [" ".join(f"{100 * a:.2f}" for a in row["final_row"]),
+              "—" if memory is None else f"{memory:.1f}", str(row["n"]),
               " ".join(map(str, row["seeds"]))]
     return cells
 
@@ -101,8 +106,9 @@ def render(rows: list[dict[str, Any]], common: dict[str, Any], fmt: str = "text"
     if fmt not in FORMATS:
         raise ConfigError(f"--format {fmt!r} is invalid: use one of {', '.join(FORMATS)}")
     differing = [k for k in rows[0] if k not in {m for m, _ in _METRICS}
-                 and k not in ("final_row", "n", "seeds", "stamps")]
-    header = [*differing, *(label for _, label in _METRICS), "final row (%)", "n", "seeds"]
+                 and k not in ("final_row", "memory_kib", "n", "seeds", "stamps")]
+    header = [*differing, *(label for _, label in _METRICS), "final row (%)", "memory (KiB)",
+              "n", "seeds"]
     table = [_cells(r, differing) for r in rows]
     if fmt == "json":
         return json.dumps({"common": common, "rows": rows}, indent=2, sort_keys=True)

@@ -128,10 +128,12 @@ class ModelConfig:
         "PyTorch 1.1.0, with which the paper's results were made; ones = the default of "
         "PyTorch >= 1.2, which the authors' code gets on a current PyTorch"
     )
-    channels: tuple[int, ...] = _f(
-        (128, 128, 256, 256, 512, 512),
-        "conv nets only: output channels of the 3x3 convolutions, a 2x2 max-pool after every "
-        "second one (VGG-like BNN of Hubara et al. 2016); `hidden` sets the dense layers after",
+    channels: tuple[int, ...] | None = _f(
+        None,
+        "conv nets only: output channels of the convolutions; `hidden` sets the dense layers "
+        "after. bnn-conv / conv: 3x3, a 2x2 max-pool after every second one (VGG-like BNN of "
+        "Hubara et al. 2016; default 128 128 256 256 512 512); bnn-1d / hybrid-1d / cnn-1d: "
+        "kernel 5, a max-pool after each (default 16 32 64); unset: the model's default",
     )
 
     def validate(self) -> None:
@@ -140,8 +142,10 @@ class ModelConfig:
         _check(self.init_width > 0, "model.init_width", self.init_width, "must be > 0")
         _check(self.bn_weight_init in ("uniform", "ones"), "model.bn_weight_init",
                self.bn_weight_init, "must be one of uniform, ones")
-        _check(len(self.channels) >= 1 and all(c >= 1 for c in self.channels),
-               "model.channels", list(self.channels), "needs one or more widths, each >= 1")
+        _check(self.channels is None or (len(self.channels) >= 1
+                                         and all(c >= 1 for c in self.channels)),
+               "model.channels", None if self.channels is None else list(self.channels),
+               "needs one or more widths, each >= 1")
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ class _ConvBase(nn.Module):
 
 
 @MODELS.register("bnn-conv", description="binary VGG-like conv net with BatchNorm (CIFAR)",
-                 input="image")
+                 input="image", channels=(128, 128, 256, 256, 512, 512))
 class BinaryConvNet(_ConvBase):
     """Binary conv net: ``BinaryConv2d -> [MaxPool] -> BatchNorm2d`` blocks, binary MLP head."""
 
@@ -102,7 +102,7 @@ class BinaryConvNet(_ConvBase):
 
 
 @MODELS.register("conv", description="full-precision twin (ReLU) of the binary conv net",
-                 input="image")
+                 input="image", channels=(128, 128, 256, 256, 512, 512))
 class ConvNet(_ConvBase):
     """Full-precision twin: ``Conv2d -> [MaxPool] -> BatchNorm2d -> ReLU``, ReLU MLP head."""
 

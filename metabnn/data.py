@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 __all__ = [
+    "batch_bounds",
     "DataNotFoundError",
     "resolve_data_root",
     "load_mnist_like",
@@ -157,10 +158,21 @@ class IterationLoader:
                 raise ValueError("cannot draw iterations from an empty loader")
 
 
+def batch_bounds(n: int, size: int) -> list[tuple[int, int]]:
+    """``(start, stop)`` of the minibatches of ``n`` examples: ``size`` each, the last one
+    shorter, except that a lone last example joins the batch before it (BatchNorm cannot
+    normalise a batch of one with its own statistics)."""
+    bounds = [(a, min(a + size, n)) for a in range(0, n, size)]
+    if len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
 class TensorBatchLoader:
     """Minibatches ``[x, y, t]`` of in-memory tensors by index gathers.
 
-    Shuffles with its own ``torch.Generator`` (seeded by the caller): same seed, same order.
+    Shuffles with its own ``torch.Generator`` (seeded by the caller): same seed, same order. A
+    lone last example joins the batch before it (:func:`batch_bounds`).
     """
 
     def __init__(
@@ -179,9 +191,14 @@ class TensorBatchLoader:
         self.drop_last = drop_last
         self.n = len(tensors[0])
 
+    def _bounds(self) -> list[tuple[int, int]]:
+        bounds = batch_bounds(self.n, self.batch_size)
+        if self.drop_last and bounds and bounds[-1][1] - bounds[-1][0] < self.batch_size:
+            bounds = bounds[:-1]
+        return bounds
+
     def __len__(self) -> int:
-        full, rest = divmod(self.n, self.batch_size)
-        return full if (self.drop_last or rest == 0) else full + 1
+        return len(self._bounds())
 
     def __iter__(self) -> Iterator[list[torch.Tensor]]:
         device = self.tensors[0].device
@@ -189,6 +206,6 @@ class TensorBatchLoader:
             order = torch.randperm(self.n, generator=self.generator).to(device)
         else:
             order = torch.arange(self.n, device=device)
-        for start in range(0, len(self) * self.batch_size, self.batch_size):
-            idx = order[start : start + self.batch_size]
+        for start, stop in self._bounds():
+            idx = order[start:stop]
             yield [t[idx] for t in self.tensors]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from metabnn.data import batch_bounds
+
 __all__ = ["accuracy"]
 
 
@@ -24,11 +26,11 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     model.eval()
     try:
         correct = torch.zeros((), dtype=torch.long, device=y.device)
-        for start in range(0, len(x), batch_size):
-            batch = x[start : start + batch_size]
-            logits = (model(batch, task_labels[start : start + batch_size]) if heads
+        for start, stop in batch_bounds(len(x), batch_size):  # no lone last example
+            batch = x[start:stop]
+            logits = (model(batch, task_labels[start:stop]) if heads
                       else model(batch))  # (B, classes)
-            correct += (logits.argmax(1) == y[start : start + batch_size]).sum()
+            correct += (logits.argmax(1) == y[start:stop]).sum()
         return correct.item() / max(len(x), 1)
     finally:
         model.train(was_training)

@@ -23,7 +23,7 @@ from torch import nn
 
 from metabnn.quantizers import Quantizer, WeightSignQuantizer
 
-__all__ = ["BinaryLayer", "BinaryLinear", "BinaryConv2d", "binary_layers"]
+__all__ = ["BinaryLayer", "BinaryLinear", "BinaryConv1d", "BinaryConv2d", "binary_layers"]
 
 
 class BinaryLayer:
@@ -93,6 +93,28 @@ class BinaryConv2d(nn.Conv2d, BinaryLayer):
             in_channels, out_channels, kernel_size, stride, padding, dilation, groups, bias,
             padding_mode, device, dtype,
         )
+        self._init_quantizers(input_quantizer, kernel_quantizer)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._conv_forward(self._quantize_input(x), self.quantized_weight(), self.bias)
+
+
+class BinaryConv1d(nn.Conv1d, BinaryLayer):
+    """``nn.Conv1d`` with sign-binarized kernels (and optionally inputs): signals (ECG, EEG)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: str | int = 0,
+        bias: bool = True,
+        *,
+        input_quantizer: Quantizer | nn.Module | None = None,
+        kernel_quantizer: Quantizer | nn.Module | None = None,
+    ) -> None:
+        super().__init__(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
         self._init_quantizers(input_quantizer, kernel_quantizer)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

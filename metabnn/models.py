@@ -163,7 +163,7 @@ def init_weights_(model: nn.Module, width: float, generator: torch.Generator, *,
     if scheme == "own":  # a model with its own published init (e.g. the Bayesian nets)
         return model.init_(generator)  # type: ignore[operator]
     for module in model.modules():
-        if isinstance(module, (nn.Linear, nn.Conv2d)):
+        if isinstance(module, (nn.Linear, nn.Conv1d, nn.Conv2d)):
             fan_in = module.weight[0].numel()
             bound = width if scheme == "uniform" else fan_in ** -0.5
             module.weight.copy_(

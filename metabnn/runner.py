@@ -34,6 +34,7 @@ from metabnn.console import experience_line, format_matrix, run_header
 from metabnn.data import resolve_data_root
 from metabnn.fingerprint import code_fingerprint
 from metabnn.hardware import attach, resolve_cell, wanted
+from metabnn.memory import memory_footprint
 from metabnn.metrics import joint_summary, stream_summary, summarize
 from metabnn.models import MODELS, init_weights_
 from metabnn.results import provenance, write_json_atomic, write_results
@@ -134,8 +135,10 @@ def canonical(config: RunConfig) -> tuple[RunConfig, list[str]]:
         hardware = HardwareConfig()
     info, defaults = MODELS.entry(model.name).info, ModelConfig()
     unused = []
-    if info.get("input") != "image":
+    if info.get("input") not in ("image", "signal"):
         unused.append("channels")
+    elif model.channels is None:  # the model's own default: an explicit default is the same run
+        model = dataclasses.replace(model, channels=tuple(info["channels"]))
     if info.get("init") in ("pytorch", "own"):
         unused.append("init_width")
     if not info.get("batchnorm", True):
@@ -169,13 +172,17 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int,
         return MultiHeadModel(body, head_sizes)
     name = config.model.name
     cls = MODELS.get(name)
-    if MODELS.entry(name).info.get("input") == "image":
-        if len(input_shape) != 3:
+    kind = MODELS.entry(name).info.get("input")
+    if kind in ("image", "signal"):
+        want = 3 if kind == "image" else 2
+        if len(input_shape) != want:
+            shape = "images (C, H, W)" if kind == "image" else "signals (C, L)"
             raise ConfigError(f"model.name={name!r} is invalid for stream "
-                              f"{config.stream.name!r}: it needs images (C, H, W), the stream "
-                              f"gives {tuple(input_shape)} (use bnn or mlp)")
+                              f"{config.stream.name!r}: it needs {shape}, the stream gives "
+                              f"{tuple(input_shape)} (use bnn or mlp)")
+        channels = config.model.channels or MODELS.entry(name).info["channels"]
         model = cls(tuple(input_shape), tuple(config.model.hidden), n_classes,
-                    channels=tuple(config.model.channels),
+                    channels=tuple(channels),
                     track_running_stats=config.model.track_running_stats)
         return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
                              bn_weight=config.model.bn_weight_init)
@@ -352,6 +359,7 @@ class Assembly:
             "wall_time_s": wall_time_s,
             **provenance(self.device),
         }
+        results["memory"] = memory_footprint(self.model)
         if self.backend is not None:
             results["hardware"] = self.backend.summary()
         ood = self.ood.summary() if self.ood is not None else None

@@ -56,7 +56,7 @@ def test_compare_markdown_text_and_csv(registry, capsys):
     lines = md.splitlines()
     assert lines[0].startswith("| optim.meta | strategy | accuracy (%) | BWT (points)")
     assert lines[2] == ("| 1.35 | meta | 85.00 ± 5.00 | -12.33 ± 7.51 | 12.33 ± 7.51 | "
-                        "80.00 90.00 | 3 | 0 1 2 |")
+                        "80.00 90.00 | — | 3 | 0 1 2 |")  # hand-made runs record no memory
     assert "Same in every row: " in md and "`stream.name=\"pmnist\"`" in md
     # by stamp prefix: one seed, so the sd is n/a, never 0
     assert main(["compare", "--registry", str(db.path), runs[3]["stamp"][:8]]) == 0

@@ -104,6 +104,11 @@ def root(data_root, tmp_path_factory) -> Path:
             _write_idx(folder / name / "raw" / f"{prefix}-labels-idx1-ubyte",
                        y[:n].to(torch.uint8))
     _write_fake_cifar(folder)
+    from ecg_fixtures import write_mitdb
+    from eeg_fixtures import write_eegmmidb
+
+    write_mitdb(folder)  # MIT-BIH records and EEG files in their real formats (wfdb, MNE)
+    write_eegmmidb(folder, 20, trials=12)  # 120 trials a group: more than the subset of 100
     return folder
 
 
@@ -170,7 +175,7 @@ def test_class_splits_are_disjoint_and_covering(root, name):
     if "class" not in _info(name)["scenarios"]:  # pmnist: every task holds all ten digits
         _, stream = _build(root, name)
         for _, y, _ in _tensors(stream.train_stream):
-            assert set(y.tolist()) == set(range(10))
+            assert set(y.tolist()) == set(range(stream.n_classes))
         return
     _, stream = _build(root, name, "class")
     train, test = _tensors(stream.train_stream), _tensors(stream.test_stream)

@@ -102,6 +102,8 @@ class Row:
     """learning accuracy: each task right after it was learned (None for older results)"""
     ood_auroc: Stat | None
     """AUROC of out-of-distribution detection (streams run with ``stream.ood``)"""
+    memory_kib: Stat | None
+    """the inference model's parameters in KiB (1 bit per binary weight, :mod:`metabnn.memory`)"""
     train_device_energy_pj: Stat | None
     device_writes: Stat | None
     group: str
@@ -181,6 +183,7 @@ def _row(runs: list[dict[str, Any]]) -> Row:
         bwt=metrics["backward_transfer"], forgetting=metrics["forgetting"],
         forgetting_definition=str(first["metrics"].get("forgetting_definition", "")),
         learning=metrics["learning_accuracy"], ood_auroc=metrics["ood_auroc"],
+        memory_kib=Stat.of([(r.get("memory") or {}).get("kib") for r in runs]),
         train_device_energy_pj=Stat.of([train_device_energy_pj(r) for r in runs]),
         device_writes=Stat.of([_float(device_writes(r)) for r in runs]),
         group=group_key(config), best=best["stamp"],

@@ -63,8 +63,11 @@ def task_curves(panels: Sequence[tuple[str, Sequence[dict[str, Any]]]], title: s
 
 def lines(rows: Sequence[dict[str, Any]], *, x: str, y: str, hue: str | None, title: str,
           xlabel: str | None = None, xscale: str | None = None) -> Any:
-    """``y`` vs numeric ``x``, mean +- std over seeds; ``xscale="symlog"`` for BER axes."""
+    """``y`` vs numeric ``x``, mean +- std over seeds; ``xscale="symlog"`` for BER axes,
+    ``"log"`` for sizes."""
     fig = sweep_plot(rows, x=x, y=y, hue=hue, title=title, xlabel=xlabel)
+    if xscale == "log":
+        fig.axes[0].set_xscale("log")
     if xscale == "symlog":
         ax = fig.axes[0]
         positive = sorted({r[x] for r in rows if r[x] > 0})

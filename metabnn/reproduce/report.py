@@ -12,7 +12,8 @@ metrics) or one per (training, BER, seed) (kind ``ber``). Metric names:
 * ``recent_accuracy:K`` — the final accuracy of the K most recently learned tasks (the MESU
   paper's "5 most recent tasks"); ``learning_accuracy_last:K`` — :math:`R_{jj}` over the last K
   tasks (plasticity at the end of a long stream); ``epoch_time_s`` — the run's wall time per
-  training epoch (training and its evaluations);
+  training epoch (training and its evaluations); ``memory_kib`` — the inference model's
+  parameters in KiB (1 bit per binary weight, 32 per real value: :mod:`metabnn.memory`);
 * kind ``ber``: ``accuracy`` and ``e_write_pj`` (the cell's programming energy at that BER).
 
 A claim is checked on the seeds of the rows its ``where`` selects, with a 95 % interval
@@ -67,6 +68,9 @@ def metric_value(results: dict[str, Any], name: str) -> float | None:
         if name.startswith("recent"):
             return sum(float(matrix[-1][j]) for j in tasks) / len(tasks)
         return sum(float(matrix[j][j]) for j in tasks) / len(tasks)
+    if name == "memory_kib":
+        memory = results.get("memory") or {}
+        return float(memory["kib"]) if "kib" in memory else None
     if name == "epoch_time_s":
         wall = results.get("wall_time_s")
         return None if not wall else float(wall) / _epochs(results)
