@@ -20,8 +20,8 @@ from metabnn.sweep import SweepSpec
 
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ["fig2", "table1", "fig3-width", "mnist-fmnist", "stream-fmnist", "ber-tolerance",
-        "mram-ber", "stochastic-inputs", "ternary", "vandeven-split-mnist", "vandeven-pmnist",
-           "mesu-long-pmnist", "bimu-long-pmnist"]
+           "mram-ber", "stochastic-inputs", "ternary", "vandeven-split-mnist", "vandeven-pmnist",
+           "mesu-long-pmnist", "bimu-long-pmnist", "biosignals"]
 
 
 def test_the_recipes_are_bundled_in_order():
