@@ -237,6 +237,15 @@ def test_a_recorded_reproduction_is_rebuilt_from_its_runs_files(data_root, tmp_p
     assert again["table"] == summary["table"] and again["rows"] == summary["rows"]
     assert [e["verdict"] for e in again["comparison"]] == [
         e["verdict"] for e in summary["comparison"]]
+    # made by this checkout's code: no flag; seen from other code: flagged as older code
+    from metabnn.fingerprint import source_hash
+    from metabnn.reproduce.assemble import render
+
+    assert again["provenance"]["sources"] == [source_hash()]
+    assert "Older code" not in render(again, current_sources=source_hash())
+    flagged = render(again, current_sources="0" * 16)
+    assert f"**⚠ Older code:** these runs were made by code whose sources ({source_hash()})" \
+        in flagged and "--record` remakes them" in flagged
     # a run's file edited: the rebuilt table follows the files
     run = sorted((target / "runs").glob("*.json"))[0]
     data = json.loads(run.read_text())

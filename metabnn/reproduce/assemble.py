@@ -128,6 +128,7 @@ def _provenance(used: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "runs": len(used),
         "fingerprints": dict(sorted(fingerprints.items())),
+        "sources": sorted({str((r.get("fingerprint") or {}).get("sources")) for r in used}),
         "commits": sorted({str(r.get("git_commit")) for r in used}),
         "devices": sorted({str(r.get("device")) for r in used}),
         "dates": [dates[0], dates[-1]] if dates else [],
@@ -177,8 +178,11 @@ def _minutes(seconds: float | None) -> str:
     return "—" if seconds is None else f"{seconds / 60:.1f} min"
 
 
-def render(summary: dict[str, Any], *, figure_prefix: str = "") -> str:
-    """The report of one reproduction as markdown (also the docs' section body)."""
+def render(summary: dict[str, Any], *, figure_prefix: str = "",
+           current_sources: str | None = None) -> str:
+    """The report of one reproduction as markdown (also the docs' section body). With
+    ``current_sources`` (this checkout's :func:`metabnn.fingerprint.source_hash`), runs made by
+    other sources are flagged: they are that code's result, which this code may not repeat."""
     prov, call = summary["provenance"], summary["call"]
     fps = prov["fingerprints"]
     seeds = ", ".join(str(s) for s in call.get("seeds", []))
@@ -203,6 +207,12 @@ def render(summary: dict[str, Any], *, figure_prefix: str = "") -> str:
         lines.append(f"**⚠ Mixed code:** the runs were made by {len(fps)} different code "
                      "fingerprints (" + ", ".join(f"{k}: {v} runs" for k, v in fps.items())
                      + "); the table's `code` column says which made each row.  ")
+    older = [s for s in prov.get("sources", []) if s != current_sources]
+    if current_sources is not None and older:
+        lines.append(f"**⚠ Older code:** these runs were made by code whose sources "
+                     f"({', '.join(older)}) differ from this checkout's ({current_sources}): "
+                     f"the numbers are that code's; `{call['command']} --record` remakes them "
+                     "with this one.  ")
     if summary["missing"]:
         lines.append(f"**⚠ Missing:** {len(summary['missing'])} planned run(s) have no result: "
                      + "; ".join(summary["missing"]) + ".  ")

@@ -72,12 +72,17 @@ def recorded(docs: str | Path, name: str, scale: str) -> dict[str, Any] | None:
 
 def build_docs(docs: str | Path = "docs") -> str:
     """The page's markdown."""
+    from metabnn.fingerprint import source_hash
+
+    current = source_hash()
     index, sections = [], []
     for name in recipe_names():
         recipe = load_recipe(name)
         found = {s: recorded(docs, name, s) for s in ("quick", "full")}
         cells = [f"{verdict_counts(found[s])} ({found[s]['provenance']['runs']} runs, "
-                 f"{found[s]['provenance']['run_time_s'] / 60:.0f} min of run time)"
+                 f"{found[s]['provenance']['run_time_s'] / 60:.0f} min of run time"
+                 + ("" if found[s]["provenance"].get("sources") == [current]
+                    else "; older code") + ")"
                  if found[s] else "not recorded" for s in ("quick", "full")]
         years = re.findall(r"\b(?:19|20)\d\d\b(?!\.)", recipe.paper)  # not arXiv ids
         index.append(f"| [{name}](#{name}) | {recipe.paper.split(',')[0]} "
@@ -87,7 +92,7 @@ def build_docs(docs: str | Path = "docs") -> str:
             lines.append(f"### {scale} scale")
             lines.append("")
             if found[scale]:
-                lines.append(render(found[scale],
+                lines.append(render(found[scale], current_sources=current,
                                     figure_prefix=f"reproductions/{name}-{scale}/"))
             else:
                 command = command_of(name, scale, DEFAULT_SEEDS)
