@@ -104,6 +104,7 @@ def per_task(panels: Sequence[tuple[str, Sequence[dict[str, Any]]]], title: str)
     import numpy as np
     import seaborn as sns
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     style, context = _style()
     with style, context:
@@ -124,6 +125,7 @@ def per_task(panels: Sequence[tuple[str, Sequence[dict[str, Any]]]], title: str)
         axes[1].set_title("at the end of the stream (final accuracy)", fontsize="medium")
         for ax in axes:
             ax.set_xlabel("task index")
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # tasks are counted
             ax.set_ylim(0, 100)
         axes[0].set_ylabel("test accuracy (%)")
         axes[1].legend(fontsize="x-small", loc="lower left")
