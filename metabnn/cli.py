@@ -568,6 +568,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RunBusyError as err:  # another process runs this stamp: not an input error
         print(f"metabnn: {err}", file=sys.stderr)
         return 1
+    except BrokenPipeError:  # `metabnn run ... | head`: the reader left, not the disk
+        try:  # no second error when Python flushes stdout at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        print("metabnn: output closed by the reader (broken pipe): stopped; a run's "
+              "checkpoint is kept, so the same command continues it", file=sys.stderr)
+        return 141
     except OSError as err:  # a write the file system refused (full disk, file size limit...)
         where = f"{err.filename}: " if err.filename else ""
         print(f"metabnn: error: {where}{err.strerror or err}: nothing was overwritten (files "

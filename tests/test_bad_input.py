@@ -228,3 +228,22 @@ def test_a_real_process_prints_one_line(tmp_path):
     assert proc.returncode == 2
     assert proc.stderr == "metabnn: error: hardware.ber=0.9 is invalid: must lie in [0, 0.5]\n"
     assert proc.stdout == "" and not (tmp_path / "r").exists()
+
+
+def test_a_reader_that_leaves_is_not_blamed_on_the_disk(monkeypatch, capsys):
+    """`metabnn ... | head`: the pipe closes under the output; the message says so (not "free
+    space"), and the exit code is the shell's for SIGPIPE."""
+
+    class ClosedPipe:
+        def write(self, text: str) -> int:
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self) -> None:
+            raise BrokenPipeError(32, "Broken pipe")
+
+    capsys.readouterr()
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["list", "strategies"]) == 141
+    err = capsys.readouterr().err
+    assert err.startswith("metabnn: output closed by the reader (broken pipe)"), err
+    assert "free space" not in err and err.count("\n") == 1
