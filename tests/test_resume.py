@@ -154,13 +154,16 @@ def kill_and_resume(argv: list[str], folder: Path, kill_after_s: float,
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env=_env(), cwd=REPO)
     ckpt = folder / "checkpoint.pt"
-    seen: set[int] = set()  # every write is a new file renamed over the old: a new inode
+    # every write is a new file renamed over the old; the old one's inode number can be reused
+    # at once, so a write is told by its inode and its modification time together
+    seen: set[tuple[int, int]] = set()
     while len(seen) < checkpoints and proc.poll() is None:
         try:
-            seen.add(ckpt.stat().st_ino)
+            st = ckpt.stat()
+            seen.add((st.st_ino, st.st_mtime_ns))
         except FileNotFoundError:
             pass
-        time.sleep(0.01)
+        time.sleep(0.002)  # an epoch's and its experience's checkpoints come close together
     time.sleep(kill_after_s)
     finished = proc.poll() is not None
     proc.send_signal(signal.SIGKILL)
@@ -210,8 +213,8 @@ def _size() -> tuple[int, list[int], tuple[int, int] | None]:
     ``tiny`` (default), ``full`` (the issue's command: full pMNIST, 256 256) or ``N/M`` (full
     network, N train / M test images per task)."""
     size = os.environ.get("METABNN_RESUME_SIZE", "tiny")
-    if size == "tiny":
-        return 3, [64, 64], (1000, 300)
+    if size == "tiny":  # epochs of about a second: a kill lands inside the next epoch, not
+        return 3, [256, 256], (12000, 300)  # after a short run's end (a race at 0.1 s)
     if size == "full":
         return 3, [256, 256], None
     n, m = size.split("/")
@@ -236,7 +239,8 @@ def test_sigkill_at_five_points_then_resume(data_root, tmp_path):
     positions = []
     epoch_s = wall / (2 * tasks)
     for i in range(5):  # the i-th kill: after checkpoint i + 1 of 6, somewhere in the next epoch
-        delay = rng.uniform(0.0, 0.8) * epoch_s
+        # epoch_s counts the tests too: half of it stays inside the next epoch
+        delay = rng.uniform(0.0, 0.5) * epoch_s
         out = tmp_path / f"k{i}"
         got = kill_and_resume(_argv(data_root, out, tasks, hidden, 2, per_task),
                               out / path.parent.name, delay, checkpoints=i + 1)
