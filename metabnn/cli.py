@@ -515,6 +515,28 @@ def _sweep(args: argparse.Namespace) -> int:
     return 1 if summary["failed"] else 0
 
 
+
+
+def _what_to_do(err: BaseException) -> str:
+    """Advice for the errors whose message (raised in code hashed into the fingerprint, so
+    left as it is) names the file but not what to do."""
+    said = str(err)
+    if type(err).__name__ in {"CheckpointError", "ResumeError"} and "checkpoint" in said and \
+            "move it aside" not in said and "rerun without" not in said:
+        return ": move it aside to start the run over, or restore it"
+    return ""
+
+def _file_being_written(err: BaseException) -> str | None:
+    """The file an atomic writer was writing when ``err`` was raised: a failed ``write()``
+    (EFBIG, ENOSPC) carries no file name, but the writer's frame holds its ``path``."""
+    tb, found = err.__traceback__, None
+    while tb is not None:
+        frame = tb.tb_frame
+        if frame.f_code.co_name in {"write_json_atomic", "save_checkpoint"}:
+            found = frame.f_locals.get("path")
+        tb = tb.tb_next
+    return str(found) if found is not None else None
+
 def main(argv: Sequence[str] | None = None) -> int:
     import signal
 
@@ -563,7 +585,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             return reproduce.main(args)
     except (ConfigError, UnknownNameError, DataNotFoundError, ValueError) as err:
-        print(f"metabnn: error: {err}", file=sys.stderr)
+        print(f"metabnn: error: {err}{_what_to_do(err)}", file=sys.stderr)
         return 2
     except RunBusyError as err:  # another process runs this stamp: not an input error
         print(f"metabnn: {err}", file=sys.stderr)
@@ -577,7 +599,8 @@ def main(argv: Sequence[str] | None = None) -> int:
               "checkpoint is kept, so the same command continues it", file=sys.stderr)
         return 141
     except OSError as err:  # a write the file system refused (full disk, file size limit...)
-        where = f"{err.filename}: " if err.filename else ""
+        name = err.filename or _file_being_written(err)
+        where = f"{name}: " if name else ""
         print(f"metabnn: error: {where}{err.strerror or err}: nothing was overwritten (files "
               "are written whole or not at all); free space or fix the folder and rerun",
               file=sys.stderr)

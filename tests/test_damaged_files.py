@@ -32,6 +32,19 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest() if path.exists() else "absent"
 
 
+def _table_row(file: str, damage: str, code: int, message: str, preserved: str,
+               tmp_path: Path) -> None:
+    """With ``METABNN_DAMAGE_TABLE=FILE`` set, append this case's row (the file, its damage, the
+    exit code, the message printed and what was checked to be preserved) to FILE as a JSON line:
+    ``scripts/damaged_files_table.sh`` renders them into docs/damaged-files.md."""
+    table = os.environ.get("METABNN_DAMAGE_TABLE")
+    if table:
+        row = {"file": file, "damage": damage, "exit": code, "preserved": preserved,
+               "message": message.replace(str(tmp_path), "<tmp>")}
+        with open(table, "a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
 def _one_line_exit_2(argv: list[str], capsys, *fragments: str) -> str:
     code = main(argv)
     captured = capsys.readouterr()
@@ -97,9 +110,11 @@ def _damage_registry(kind: str, tmp_path: Path) -> Path:
 def test_a_damaged_registry_is_refused_and_left_as_it_was(kind, says, tmp_path, capsys):
     path = _damage_registry(kind, tmp_path)
     before = _digest(path)
-    _one_line_exit_2(["runs", "--registry", str(path)], capsys, str(path), says)
+    err = _one_line_exit_2(["runs", "--registry", str(path)], capsys, str(path), says)
     assert _digest(path) == before  # never recreated, never written
     assert not Path(f"{path}-wal").exists()
+    _table_row("run registry (`metabnn runs --registry`)", kind, 2, err,
+               "the file, byte for byte; no -wal file", tmp_path)
 
 
 def test_a_registry_that_cannot_be_written_is_named(tmp_path, capsys, data_root):
@@ -108,9 +123,11 @@ def test_a_registry_that_cannot_be_written_is_named(tmp_path, capsys, data_root)
             ["chattr", "+i", str(path)], capture_output=True).returncode != 0:
         pytest.skip("no way to make a file read-only for this user here (chattr)")
     try:
-        _one_line_exit_2(["run", *TINY, "--data-root", str(data_root), "--out",
-                          str(tmp_path / "runs"), "--registry", str(path)], capsys,
-                         str(path), "cannot be written")
+        err = _one_line_exit_2(["run", *TINY, "--data-root", str(data_root), "--out",
+                                str(tmp_path / "runs"), "--registry", str(path)], capsys,
+                               str(path), "cannot be written")
+        _table_row("run registry (`metabnn run --registry`)", "not writable (chattr +i)", 2,
+                   err, "the registry, unchanged", tmp_path)
     finally:
         subprocess.run(["chattr", "-i", str(path)], check=True)
 
@@ -152,9 +169,11 @@ def test_a_damaged_results_file_of_a_done_run_is_refused_not_overwritten(
         results.unlink()
         results.symlink_to(target)
     before = _digest(results)
-    _one_line_exit_2(argv, capsys, str(results), says)
+    err = _one_line_exit_2(argv, capsys, str(results), says)
     assert _digest(results) == before
     assert not (results.parent / "superseded").exists()
+    _table_row("results.json of a done run (`metabnn run`, same config)", kind, 2, err,
+               "the results file, byte for byte; nothing superseded", tmp_path)
 
 
 # -- checkpoints --------------------------------------------------------------------------------
@@ -193,9 +212,12 @@ def test_a_damaged_checkpoint_is_refused(kind, says, data_root, tmp_path, capsys
         save_checkpoint(tmp_path / "outside.pt", {"stamp": stamp(config)})
         ckpt.symlink_to(tmp_path / "outside.pt")
     before = _digest(ckpt)
-    _one_line_exit_2(["run", *TINY, "--data-root", str(data_root), "--out", str(out),
-                      "--resume"], capsys, str(ckpt), says)
+    err = _one_line_exit_2(["run", *TINY, "--data-root", str(data_root), "--out", str(out),
+                            "--resume"], capsys, str(ckpt), says)
+    assert "move it aside" in err, err
     assert _digest(ckpt) == before
+    _table_row("checkpoint.pt (`metabnn run --resume`)", kind, 2, err,
+               "the checkpoint, byte for byte", tmp_path)
 
 
 # -- sweep, recipe and config files -------------------------------------------------------------
@@ -226,8 +248,11 @@ def test_a_damaged_sweep_recipe_or_config_file_is_refused(command, kind, says, t
     argv = {"sweep": ["sweep", str(path), "--out", str(tmp_path / "runs")],
             "reproduce": ["reproduce", str(path), "--out", str(tmp_path / "runs")],
             "config": ["run", "--config", str(path), "--out", str(tmp_path / "runs")]}[command]
-    _one_line_exit_2(argv, capsys, str(path), says)
+    err = _one_line_exit_2(argv, capsys, str(path), says)
     assert not (tmp_path / "runs").exists()
+    what = {"sweep": "sweep YAML (`metabnn sweep`)", "reproduce": "recipe YAML "
+            "(`metabnn reproduce FILE`)", "config": "config YAML (`metabnn run --config`)"}
+    _table_row(what[command], kind, 2, err, "nothing written (no runs folder made)", tmp_path)
 
 
 # -- leaderboard submissions --------------------------------------------------------------------
@@ -254,9 +279,13 @@ def test_a_damaged_submission_is_refused_with_exit_2(kind, says, done_run, tmp_p
     else:
         path.write_bytes(content)
     capsys.readouterr()
+    before = _digest(path)
     assert main(["leaderboard", "check", str(path)]) == 2
     err = capsys.readouterr().err
     assert f"refused {path}: " in err and says in err and "Traceback" not in err
+    assert _digest(path) == before
+    _table_row("leaderboard submission (`metabnn leaderboard check`)", kind, 2, err.strip(),
+               "the submitted file, unchanged; nothing enters the board", tmp_path)
 
 
 # -- a full disk --------------------------------------------------------------------------------
@@ -283,6 +312,9 @@ def test_a_full_disk_while_writing_results_leaves_the_previous_file_intact(data_
     assert done.returncode == 2, done.stderr
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "File too large" in lines[0] and "nothing was overwritten" in \
-        lines[0], done.stderr
+        lines[0] and str(results) in lines[0], done.stderr
     assert _digest(results) == before
     assert not list(results.parent.glob(".results.json.*.tmp"))  # no half-written file left
+    _table_row("results.json while written (`metabnn run --force`)",
+               f"full disk (RLIMIT_FSIZE {limit} bytes)", done.returncode, lines[0],
+               "the previous results file, byte for byte; no temporary file left", tmp_path)

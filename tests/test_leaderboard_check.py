@@ -126,7 +126,7 @@ def test_cli_check_names_each_refused_file(honest, tmp_path, capsys):
     assert main(["leaderboard", "check", str(good), str(bad_path)]) == 2
     out = capsys.readouterr()
     assert f"accepted {good}" in out.out and "1 accepted, 1 refused" in out.out
-    assert f"refused {bad_path}: refused: metrics.average_accuracy: reported" in out.err
+    assert f"refused {bad_path}: metrics.average_accuracy: reported" in out.err
 
 
 @pytest.mark.slow  # ~10 s alone, ~50 s on a loaded machine; the committed runs cover it fast

@@ -234,18 +234,21 @@ def check_file(path: str | os.PathLike[str], against: dict[str, Any] | None = No
     ``against``: a code fingerprint the file's must match (:func:`same_code`)."""
     path = Path(path)
     if path.is_symlink() and not path.resolve().is_relative_to(path.parent.resolve()):
-        raise CheckError(f"{path}: refused: a symlink to {path.resolve()}, outside its folder")
+        raise CheckError(f"{path}: a symlink to {path.resolve()}, outside its folder: submit "
+                         "the file itself")
     try:
         raw = path.read_bytes()
     except OSError as err:
-        raise CheckError(f"{path}: cannot read: {err.strerror}") from None
+        raise CheckError(f"{path}: cannot read: {err.strerror}: check the path and its "
+                         "permissions") from None
     if raw.startswith(_PICKLE):  # older protocols are ASCII opcodes: refused as not JSON below
-        raise CheckError(f"{path}: refused: a pickle or other binary file, not JSON "
-                         "(results files are JSON; nothing is unpickled)")
+        raise CheckError(f"{path}: a pickle or other binary file, not JSON (results files "
+                         "are JSON; nothing is unpickled): submit the run's results.json")
     try:
         results = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as err:
-        raise CheckError(f"{path}: refused: not UTF-8 JSON ({err})") from None
+        raise CheckError(f"{path}: not UTF-8 JSON ({err}): submit the results.json a run "
+                         "wrote, unchanged") from None
     reasons = check_results(results)
     if not reasons and against is not None:
         differs = same_code(results["fingerprint"], against)
@@ -254,5 +257,5 @@ def check_file(path: str | os.PathLike[str], against: dict[str, Any] | None = No
                            f"than this checkout's ({against['id']}: {differs} differ); rerun "
                            "it with this code")
     if reasons:
-        raise CheckError(f"{path}: refused: " + "; ".join(reasons))
+        raise CheckError(f"{path}: " + "; ".join(reasons))
     return results
