@@ -120,7 +120,7 @@ def test_build_refuses_a_board_with_a_tampered_run(tmp_path):
 
 def _generated(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir()
-                  if p.suffix in (".csv", ".html") or p.name == "README.md")
+                  if p.suffix in (".csv", ".html", ".svg") or p.name == "README.md")
 
 
 def test_committed_board_is_a_fresh_rebuild(tmp_path):

@@ -9,6 +9,7 @@ chromium is absent outside CI; in CI (``CI=true``) it fails instead.
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import re
@@ -107,4 +108,50 @@ def test_committed_page_shows_every_row_without_errors(tmp_path):
     shot = tmp_path / "leaderboard.png"
     _browse(folder / "index.html", tmp_path, f"--screenshot={shot}", "--window-size=1400,2400")
     assert shot.stat().st_size > 10_000
-    print(f"screenshot: {shot}")
+    _keep_screenshot_fresh(shot, folder / "index.html", folder / "screenshot.png")
+
+
+SOURCE_KEY = "metabnn-source-sha256"
+"""The PNG text chunk of leaderboards/screenshot.png naming the index.html it shows."""
+
+
+def _source_of(png: Path) -> str | None:
+    from PIL import Image
+
+    if not png.exists():
+        return None
+    with Image.open(png) as im:
+        return im.text.get(SOURCE_KEY)
+
+
+def _keep_screenshot_fresh(shot: Path, page: Path, committed: Path) -> None:
+    """leaderboards/screenshot.png shows the committed index.html: it records the page's
+    SHA-256; when the page changed, this test writes the new screenshot there and fails, so a
+    stale picture is never committed unnoticed (commit the regenerated file)."""
+    from PIL import Image
+    from PIL.PngImagePlugin import PngInfo
+
+    digest = hashlib.sha256(page.read_bytes()).hexdigest()
+    if _source_of(committed) == digest:
+        return
+    info = PngInfo()
+    info.add_text(SOURCE_KEY, digest)
+    with Image.open(shot) as im:
+        im.save(committed, pnginfo=info)
+    pytest.fail(f"{committed} showed another index.html: regenerated it from the current page; "
+                "commit it")
+
+
+def test_the_screenshot_check_sees_a_stale_screenshot(tmp_path):
+    """The negative control: a screenshot of another page is replaced and reported."""
+    from PIL import Image
+
+    page = tmp_path / "index.html"
+    page.write_text("<!DOCTYPE html><html><body>now</body></html>")
+    shot, committed = tmp_path / "new.png", tmp_path / "screenshot.png"
+    Image.new("RGB", (4, 4), "white").save(shot)
+    Image.new("RGB", (4, 4), "black").save(committed)  # no source recorded: stale
+    with pytest.raises(pytest.fail.Exception, match="showed another index.html"):
+        _keep_screenshot_fresh(shot, page, committed)
+    assert _source_of(committed) == hashlib.sha256(page.read_bytes()).hexdigest()
+    _keep_screenshot_fresh(shot, page, committed)  # fresh now: passes

@@ -35,10 +35,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "made it (the code fingerprint's sources and library versions). Reads JSON only; never "
         "unpickles. Exit 2 if any file is refused.")
     check.add_argument("files", nargs="+", type=Path, metavar="FILE", help="results files")
+    check.add_argument("--board", type=Path, default=None, metavar="FOLDER",
+                       help="also check that each file fits one of this board folder's boards "
+                       "(planned by its sweeps, or the same protocol as its runs: stream, "
+                       "training budget, network size); e.g. leaderboards")
 
 
 def main(args: argparse.Namespace) -> int:
-    from metabnn.leaderboard.build import add_runs, build
+    from metabnn.leaderboard.build import add_runs, board_of, build
     from metabnn.leaderboard.check import CheckError, check_file
 
     if args.leaderboard_command == "check":
@@ -48,8 +52,15 @@ def main(args: argparse.Namespace) -> int:
         refused = 0
         for path in args.files:
             try:
-                check_file(path, against=current)
-                print(f"accepted {path}")
+                results = check_file(path, against=current)
+                where = ""
+                if args.board is not None:
+                    try:
+                        bid = board_of(results, args.board)
+                    except CheckError as err:
+                        raise CheckError(f"{path}: {err}") from None
+                    where = f" (board {bid})" if bid else ""
+                print(f"accepted {path}{where}")
             except CheckError as err:
                 refused += 1
                 print(f"refused {err}", file=sys.stderr)

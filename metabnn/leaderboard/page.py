@@ -15,14 +15,14 @@ import json
 from html import escape
 from typing import TYPE_CHECKING, Any
 
-from metabnn.leaderboard.readme import table_title
+from metabnn.leaderboard.protocol import describe
 from metabnn.leaderboard.schema import MIN_SEEDS, Row, Stat, fmt_hyperparameters, fmt_stat
-from metabnn.leaderboard.svg import forgetting_svg
+from metabnn.leaderboard.svg import forgetting_svg, summary_svg
 
 if TYPE_CHECKING:
-    from metabnn.leaderboard.build import Board
+    from metabnn.leaderboard.build import Board, Table
 
-__all__ = ["html_page", "COLUMNS"]
+__all__ = ["html_page", "summary_figure", "COLUMNS"]
 
 COLUMNS = ("#", "strategy", "model", "hardware", "key hyperparameters", "seeds",
            "final avg. accuracy (%)", "BWT (%)", "forgetting (%)", "train device energy (pJ)",
@@ -162,7 +162,7 @@ def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str) ->
         cells = [
             f'<td class="num" data-v="{rank}">{rank}</td>',
             f'<td><button class="more" aria-expanded="false" aria-controls="{rid}-d" '
-            f'title="provenance and forgetting curve">▸</button> {_e(r.strategy)}</td>',
+            f'title="provenance and forgetting curve">▸</button> {_e(r.name)}</td>',
             f"<td>{_e(r.model)}</td>", f"<td>{_e(r.hardware)}</td>",
             f"<td><code>{_e(fmt_hyperparameters(r))}</code></td>",
             f'<td class="num" data-v="{len(r.seeds)}">{len(r.seeds)}'
@@ -197,7 +197,7 @@ def html_page(board: Board) -> str:
     from metabnn.leaderboard.build import GENERATED
 
     results = {r["stamp"]: r for r in board.results}
-    rows = [r for t in board.tables.values() for r in t]
+    rows = [r for t in board.tables.values() for r in t.rows]
     parts = ["<!DOCTYPE html>", f"<!-- {GENERATED} -->", '<html lang="en"><head>',
              '<meta charset="utf-8"><meta name="viewport" content="width=device-width">',
              f"<title>{_e(board.title)}</title><style>{_CSS}</style></head><body>",
@@ -207,7 +207,16 @@ def html_page(board: Board) -> str:
                  f"final average accuracy. † marks rows with fewer than {MIN_SEEDS} seeds. "
                  "Click a column header to sort, ▸ for a row's provenance and the forgetting "
                  "curve of its best run; hover a row for its provenance in short.</p>")
-    if board.coverage:
+    per_table = [(t.id, c) for t in board.tables.values() for c in t.coverage]
+    if per_table:
+        parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>board</th><th>sweep'
+                     "</th><th>planned runs</th><th>recorded</th><th>not recorded</th></tr>"
+                     "</thead><tbody>")
+        parts += [f'<tr><td><a href="#{_e(tid)}">{_e(tid)}</a></td><td><code>{_e(c.sweep)}'
+                  f"</code></td><td>{c.planned}</td><td>{c.recorded}</td><td>"
+                  f"{_missing(c.missing)}</td></tr>" for tid, c in per_table]
+        parts.append("</tbody></table>")
+    elif board.coverage:
         parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>sweep</th><th>planned '
                      "runs</th><th>recorded</th><th>not recorded</th></tr></thead><tbody>")
         parts += [f"<tr><td><code>{_e(c.sweep)}</code></td><td>{c.planned}</td><td>"
@@ -221,18 +230,29 @@ def html_page(board: Board) -> str:
                  f"{MIN_SEEDS} seeds</label></div>")
     heads = "".join(f'<th data-type="{"text" if i in (1, 2, 3, 4) else "num"}">{_e(c)}</th>'
                     for i, c in enumerate(COLUMNS))
-    for (stream, scenario), table in board.tables.items():
-        tid = f"{stream}-{scenario}"
-        top = table[0]
-        parts += [f'<section id="{_e(tid)}"><h2>{_e(table_title(stream, scenario))}</h2>',
-                  f'<p>CSV: <a href="{_e(tid)}.csv">{_e(tid)}.csv</a></p>',
+    for tid, t in board.tables.items():
+        parts.append(f'<section id="{_e(tid)}"><h2>{_e(t.title)}</h2>')
+        if t.protocol is not None:
+            seeds = f"; seeds {', '.join(map(str, t.seeds_planned))}" if t.seeds_planned else ""
+            parts.append(f"<p>Protocol: {_e(describe(t.protocol))}{_e(seeds)}.</p>")
+        if not t.rows:
+            parts.append("<p>No run recorded yet.</p></section>")
+            continue
+        top = t.rows[0]
+        stream, scenario = top.stream, top.scenario
+        parts += [f'<p>CSV: <a href="{_e(tid)}.csv">{_e(tid)}.csv</a></p>',
                   f'<table class="lb" data-stream="{_e(stream)}" data-scenario="{_e(scenario)}">'
-                  f"<thead><tr>{heads}</tr></thead><tbody>", *_rows(table, results, tid),
-                  "</tbody></table>",
-                  f"<figure>{_best_svg(top, results)}"
-                  f"<figcaption>Best entry, {_e(top.strategy)} ({_e(fmt_hyperparameters(top))})"
+                  f"<thead><tr>{heads}</tr></thead><tbody>", *_rows(t.rows, results, tid),
+                  "</tbody></table>", '<div class="best">']
+        summary = summary_figure(t)
+        if summary:
+            parts.append(f"<figure>{summary}<figcaption>Final average accuracy against "
+                         "forgetting: one mark per row, numbered by rank, ±1 sd over seeds"
+                         "</figcaption></figure>")
+        parts += [f"<figure>{_best_svg(top, results)}"
+                  f"<figcaption>Best entry, {_e(top.name)} ({_e(fmt_hyperparameters(top))})"
                   f": forgetting curve of its best run <code>{_e(top.best)}</code>"
-                  "</figcaption></figure></section>"]
+                  "</figcaption></figure></div></section>"]
     parts.append(f'<script type="application/json" id="board-data">{_data(board)}</script>')
     parts.append(f"<script>{_JS}</script></body></html>")
     return "\n".join(parts) + "\n"
@@ -240,8 +260,22 @@ def html_page(board: Board) -> str:
 
 def _data(board: Board) -> str:
     """The tables as JSON (for scripts reading the page); ``</`` escaped for the script tag."""
-    data = [{"stream": s, "scenario": c, "rows": [
-        {"strategy": r.strategy, "model": r.model, "hardware": r.hardware, "seeds": list(r.seeds),
-         "average_accuracy": r.accuracy.mean, "group": r.group, "best": r.best} for r in t]}
-        for (s, c), t in board.tables.items()]
+    data = [{"id": tid, "title": t.title, "protocol": t.protocol, "rows": [
+        {"strategy": r.strategy, "same_as": list(r.same_as), "stream": r.stream,
+         "scenario": r.scenario, "model": r.model, "hardware": r.hardware,
+         "seeds": list(r.seeds), "average_accuracy": r.accuracy.mean, "group": r.group,
+         "best": r.best} for r in t.rows]}
+        for tid, t in board.tables.items()]
     return json.dumps(data, sort_keys=True, separators=(",", ":")).replace("</", "<\\/")
+
+
+def summary_figure(table: Table) -> str | None:
+    """The table's summary figure (:func:`~metabnn.leaderboard.svg.summary_svg`) for a board
+    with a stated protocol (``None`` for an older board file, or no row with forgetting)."""
+    if table.protocol is None:
+        return None
+    points = [(rank, r.name, r.forgetting.mean, r.forgetting.std, r.accuracy.mean,
+               r.accuracy.std) for rank, r in enumerate(table.rows, start=1)
+              if r.forgetting is not None]
+    return summary_svg(points, f"{table.title}: final accuracy against forgetting") \
+        if points else None

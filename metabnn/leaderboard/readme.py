@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from metabnn.leaderboard.protocol import describe
 from metabnn.leaderboard.schema import (
     MIN_SEEDS,
     Row,
@@ -35,7 +36,7 @@ def _table(rows: list[Row]) -> list[str]:
     for rank, r in enumerate(rows, start=1):
         seeds = f"{len(r.seeds)}{' †' if r.few_seeds else ''}"
         lines.append("| " + " | ".join(_cell(c) for c in (
-            str(rank), r.strategy, r.model, r.hardware, fmt_hyperparameters(r), seeds,
+            str(rank), r.name, r.model, r.hardware, fmt_hyperparameters(r), seeds,
             fmt_stat(r.accuracy), fmt_stat(r.bwt), fmt_stat(r.forgetting),
             fmt_stat(r.train_device_energy_pj, "num"), fmt_stat(r.device_writes, "num"))) + " |")
     return lines
@@ -47,7 +48,7 @@ def _provenance(rows: list[Row]) -> list[str]:
     for rank, r in enumerate(rows, start=1):
         p = r.provenance
         lines.append("| " + " | ".join(_cell(c) for c in (
-            str(rank), r.strategy, f"`{r.group}`",
+            str(rank), r.name, f"`{r.group}`",
             " ".join(f"`{s}`" + ("\\*" if s == r.best else "") for s in p.stamps),
             ", ".join(f"`{f}`" for f in dict.fromkeys(p.fingerprints)), ", ".join(p.metabnn),
             ", ".join(c[:12] + ("-dirty" if c.endswith("-dirty") else "") for c in p.commits),
@@ -69,20 +70,39 @@ def readme_text(board: Board) -> str:
             f"accuracy. † marks rows with fewer than {MIN_SEEDS} seeds. The tables are also in "
             "the CSV files next to this one, and in `index.html` (sortable, with the "
             "forgetting curve of each row's best run).", ""]
-    if board.coverage:
+    per_table = any(t.coverage for t in board.tables.values())
+    if per_table:
+        out += ["## Scope", "", "| board | sweep | planned runs | recorded | not recorded |",
+                "|---|---|---|---|---|"]
+        for t in board.tables.values():
+            for c in t.coverage:
+                missing = "; ".join(c.missing) if c.missing else "—"
+                out.append(f"| [{t.id}](#{t.id}) | `{c.sweep}` | {c.planned} | {c.recorded} | "
+                           f"{_cell(missing)} |")
+        out.append("")
+    elif board.coverage:
         out += ["## Scope", "", "| sweep | planned runs | recorded | not recorded |",
                 "|---|---|---|---|"]
         for c in board.coverage:
             missing = "; ".join(c.missing) if c.missing else "—"
             out.append(f"| `{c.sweep}` | {c.planned} | {c.recorded} | {_cell(missing)} |")
         out.append("")
-    definitions = sorted({r.forgetting_definition for rows in board.tables.values()
-                          for r in rows if r.forgetting is not None})
-    for (stream, scenario), rows in board.tables.items():
-        out += [f"## {table_title(stream, scenario)}", "",
-                f"CSV: [`{stream}-{scenario}.csv`]({stream}-{scenario}.csv)", "", *_table(rows),
-                "", "<details><summary>provenance (* = the row's best run)</summary>", "",
-                *_provenance(rows), "", "</details>", ""]
+    definitions = sorted({r.forgetting_definition for t in board.tables.values()
+                          for r in t.rows if r.forgetting is not None})
+    for t in board.tables.values():
+        out += [f'<a id="{t.id}"></a>', "", f"## {t.title}", ""]
+        if t.protocol is not None:
+            seeds = f"; seeds {', '.join(map(str, t.seeds_planned))}" if t.seeds_planned else ""
+            out += [f"Protocol: {describe(t.protocol)}{seeds}.", ""]
+        if not t.rows:
+            out += ["No run recorded yet.", ""]
+            continue
+        out += [f"CSV: [`{t.id}.csv`]({t.id}.csv)", ""]
+        if t.coverage:
+            out += [f"![final accuracy against forgetting, one mark per row]({t.id}.svg)", ""]
+        out += [*_table(t.rows), "",
+                "<details><summary>provenance (* = the row's best run)</summary>", "",
+                *_provenance(t.rows), "", "</details>", ""]
     if definitions:
         out += ["## Definitions", ""]
         out += [f"- forgetting: {d}" for d in definitions]

@@ -20,14 +20,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from metabnn.config import seedless_stamp
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
-           "make_rows", "train_device_energy_pj", "device_writes", "fmt_pct", "fmt_stat",
-           "fmt_hyperparameters"]
+           "make_rows", "rank_rows", "train_device_energy_pj", "device_writes", "fmt_pct",
+           "fmt_stat", "fmt_hyperparameters"]
 
 MIN_SEEDS = 3
 """Rows with fewer seeds than this are marked as such."""
@@ -111,10 +111,18 @@ class Row:
     best: str
     """stamp of the row's best run (highest final average accuracy; ties: lowest seed)"""
     provenance: Provenance
+    same_as: tuple[str, ...] = ()
+    """other configurations whose runs gave identical results, seed for seed (the same
+    experiment under another name, e.g. ``naive`` and ``meta`` with m = 0): shown once"""
 
     @property
     def few_seeds(self) -> bool:
         return len(self.seeds) < MIN_SEEDS
+
+    @property
+    def name(self) -> str:
+        """The strategy, and the other names of the same experiment (``meta = naive m=0.0``)."""
+        return " = ".join((self.strategy, *self.same_as))
 
 
 def group_key(config: dict[str, Any]) -> str:
@@ -200,6 +208,40 @@ def _row(runs: list[dict[str, Any]]) -> Row:
     )
 
 
+def _outcome(runs: list[dict[str, Any]]) -> str:
+    """What a configuration's runs produced, seed by seed (its accuracy matrices)."""
+    return json.dumps(sorted((r["seed"], r["accuracy_matrix"]) for r in runs))
+
+
+def _alias(row: Row, kept: Row) -> str:
+    """``row``'s name beside ``kept``'s: its strategy and the hyperparameters that differ."""
+    theirs = dict(kept.hyperparameters)
+    differ = [f"{k}={json.dumps(v)}" for k, v in row.hyperparameters if theirs.get(k) != v]
+    return " ".join([row.strategy, *differ, *(["(" + row.model + ")"] if row.model != kept.model
+                                             else [])])
+
+
+def rank_rows(results: list[dict[str, Any]]) -> list[Row]:
+    """One table's rows: runs grouped by config without seed, configurations with identical
+    results seed for seed merged into one row (:attr:`Row.same_as`), ranked by mean final
+    average accuracy (ties by group stamp)."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for r in results:
+        groups.setdefault(group_key(r["config"]), []).append(r)
+    same: dict[str, list[Row]] = {}
+    for key in sorted(groups):
+        runs = groups[key]
+        same.setdefault(_outcome(runs), []).append(_row(runs))
+    rows = []
+    for twins in same.values():
+        twins.sort(key=lambda r: (r.strategy, r.group))
+        kept = twins[0]
+        if len(twins) > 1:
+            kept = replace(kept, same_as=tuple(_alias(t, kept) for t in twins[1:]))
+        rows.append(kept)
+    return sorted(rows, key=lambda r: (-r.accuracy.mean, r.group))
+
+
 def make_rows(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[Row]]:
     """Checked results -> ranked rows per (stream, scenario), tables in sorted order.
 
@@ -207,17 +249,12 @@ def make_rows(results: list[dict[str, Any]]) -> dict[tuple[str, str], list[Row]]
     accuracy, highest first; ties by group stamp, so the order never depends on the order the
     files were read in.
     """
-    groups: dict[str, list[dict[str, Any]]] = {}
+    tables: dict[tuple[str, str], list[dict[str, Any]]] = {}
     for r in results:
-        groups.setdefault(group_key(r["config"]), []).append(r)
-    tables: dict[tuple[str, str], list[Row]] = {}
-    for runs in groups.values():
-        row = _row(runs)
-        tables.setdefault((row.stream, row.scenario), []).append(row)
+        tables.setdefault((r["config"]["stream"]["name"], r["scenario"]), []).append(r)
     order = {s: i for i, s in enumerate(SCENARIOS)}
-    return {key: sorted(rows, key=lambda r: (-r.accuracy.mean, r.group))
-            for key, rows in sorted(tables.items(), key=lambda kv: (
-                kv[0][0], order.get(kv[0][1], len(order)), kv[0][1]))}
+    return {key: rank_rows(runs) for key, runs in sorted(tables.items(), key=lambda kv: (
+        kv[0][0], order.get(kv[0][1], len(order)), kv[0][1]))}
 
 
 def fmt_pct(x: float | None) -> str:

@@ -1,0 +1,163 @@
+"""Boards: each one experiment with its protocol stated; runs placed by the sweeps that planned
+them or by their protocol; a submission of another protocol refused; the same experiment under
+two names shown once; the summary figure drawn from the rows' statistics."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import statistics
+from pathlib import Path
+
+import pytest
+from leaderboard_fixtures import META, NAIVE, board, fake_results, write
+
+from metabnn.cli import main
+from metabnn.leaderboard import CheckError, build, load_board
+from metabnn.leaderboard.protocol import describe, differences, protocol_of
+
+SWEEP = """name: {name}
+base:
+  stream: {{name: pmnist, tasks: 2, scenario: {scenario}}}
+  model: {{name: bnn, hidden: [64, 64]}}
+  train: {{epochs: 1}}
+grid:
+  strategy: [meta, naive, joint]
+seeds: [0, 1, 2]
+"""
+
+BOARDS = """title: boards
+intro: A fixture.
+boards:
+  - id: pm-task
+    title: pMNIST task
+    sweeps: [task.yaml]
+  - id: pm-domain
+    title: pMNIST domain
+    sweeps: [domain.yaml]
+"""
+
+
+def _this_code(path: Path) -> Path:
+    """The fixture run as if this checkout made it (`check` compares fingerprints)."""
+    from metabnn.fingerprint import code_fingerprint
+
+    body = json.loads(path.read_text())
+    body["fingerprint"] = code_fingerprint()
+    path.write_text(json.dumps(body, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _boards(folder: Path) -> Path:
+    board(folder)  # the fixture runs: meta x3, naive x2, joint on task; one meta on domain
+    for path in (folder / "results").glob("*.json"):
+        _this_code(path)
+    (folder / "task.yaml").write_text(SWEEP.format(name="task", scenario="task"))
+    (folder / "domain.yaml").write_text(SWEEP.format(name="domain", scenario="domain"))
+    (folder / "board.yaml").write_text(BOARDS)
+    return folder
+
+
+def _csv(path: Path) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(path.read_text())))
+
+
+def test_runs_go_to_the_board_that_planned_them_and_the_protocol_is_stated(tmp_path):
+    folder = _boards(tmp_path)
+    b = load_board(folder)
+    assert list(b.tables) == ["pm-task", "pm-domain"]
+    task, domain = b.tables["pm-task"], b.tables["pm-domain"]
+    assert sorted(r.strategy for r in task.rows) == ["joint", "meta", "naive"]
+    assert [r.hardware for r in domain.rows] == ["rram-2t2r/nominal"]
+    assert task.protocol["stream.tasks"] == 2 and task.protocol["model.hidden"] == [64, 64]
+    assert "stream.scenario" in task.protocol and "optim.meta" not in task.protocol
+    # 3 strategies x 3 seeds planned per board; recorded: 3 + 2 + 1 on task, 1 on domain
+    assert [(c.planned, c.recorded) for c in b.coverage] == [(9, 6), (9, 1)]
+    assert task.seeds_planned == (0, 1, 2)
+    build(folder)
+    readme = (folder / "README.md").read_text()
+    assert (f"Protocol: {describe(task.protocol)}; seeds 0, 1, 2." in readme
+            and "pmnist, 2 tasks, task-incremental" in readme
+            and "hidden layers 64x64; 1 epochs per task, batch 100" in readme)
+    assert len(_csv(folder / "pm-task.csv")) == 3 and len(_csv(folder / "pm-domain.csv")) == 1
+
+
+def _other_protocol(tmp_path: Path) -> Path:
+    """An EWC run on 3 tasks: no sweep planned it and no board runs 3 tasks."""
+    R = [[0.9, 0.1, 0.1], [0.8, 0.9, 0.1], [0.7, 0.8, 0.9]]
+    return _this_code(write(tmp_path / "sub", fake_results("ewc", 0, R)))
+
+
+def test_a_run_of_another_protocol_fits_no_board_and_is_refused(tmp_path, capsys):
+    folder = _boards(tmp_path / "b")
+    path = _other_protocol(tmp_path)
+    # `check --board`: refused, naming the closest board and where the protocols differ
+    assert main(["leaderboard", "check", str(path), "--board", str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert f"refused {path}: fits no board's protocol; closest pm-task differs in " \
+           "stream.tasks 3 (board: 2)" in err, err
+    # `build --add`: not added, and the board still builds from what it had
+    assert main(["leaderboard", "build", "--board", str(folder), "--add", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert "not added: " in captured.err and "stream.tasks 3 (board: 2)" in captured.err
+    assert not (folder / "results" / path.name).exists()
+    # copied in by hand: the build refuses the board, naming the file
+    (folder / "results" / path.name).write_bytes(path.read_bytes())
+    with pytest.raises(CheckError, match=path.stem + r".json: refused: fits no board"):
+        load_board(folder)
+
+
+def test_an_unplanned_run_of_the_boards_protocol_is_a_submission_that_fits(tmp_path, capsys):
+    folder = _boards(tmp_path / "b")
+    R = [[0.95, 0.10], [0.88, 0.90]]
+    path = _this_code(write(tmp_path / "sub", fake_results("ewc", 0, R)))
+    assert main(["leaderboard", "check", str(path), "--board", str(folder)]) == 0
+    assert f"accepted {path} (board pm-task)" in capsys.readouterr().out
+    assert main(["leaderboard", "build", "--board", str(folder), "--add", str(path)]) == 0
+    assert "ewc" in [r["strategy"] for r in _csv(folder / "pm-task.csv")]
+
+
+def test_protocol_differences_name_every_key_that_differs():
+    a = fake_results("meta", 0, META[0])["config"]
+    b = fake_results("meta", 0, META[0], scenario="domain")["config"]
+    assert differences(protocol_of(a), protocol_of(b)) == [
+        'stream.scenario "task" (board: "domain")']
+    assert differences(protocol_of(a), protocol_of(a)) == []
+
+
+def test_the_same_experiment_under_two_names_is_one_row_with_both_names(tmp_path):
+    folder = _boards(tmp_path)
+    for seed, R in enumerate(NAIVE):  # meta with m = 0: naive's matrices, seed for seed
+        _this_code(write(folder / "results", fake_results("meta", seed, R, meta=0.0)))
+    rows = load_board(folder).tables["pm-task"].rows
+    names = sorted(r.name for r in rows)
+    assert names == ["joint", "meta", "meta = naive"]
+    twin = next(r for r in rows if r.same_as)
+    assert twin.strategy == "meta" and dict(twin.hyperparameters)["m"] == 0.0
+    # a control: one seed of m = 0 differs from naive's -> two rows again
+    _this_code(write(folder / "results", fake_results("meta", 1, [[0.94, 0.10], [0.31, 0.90]],
+                                                      meta=0.0)))
+    assert len(load_board(folder).tables["pm-task"].rows) == 4
+
+
+def test_the_summary_figure_marks_each_row_at_its_means_with_its_seed_spread(tmp_path):
+    folder = _boards(tmp_path)
+    build(folder)
+    svg = (folder / "pm-task.svg").read_text()
+    circles = [(float(x), float(y)) for x, y in re.findall(r'<circle cx="([\d.]+)" cy="([\d.]+)"',
+                                                           svg)]
+    assert len(circles) == 2  # meta and naive; joint has no forgetting to place
+    # by hand: forgetting of task 0 per seed; meta 0.05, 0.20, 0.12; naive 0.46, 0.64
+    f_meta, f_naive = [0.05, 0.20, 0.12], [0.46, 0.64]
+    (mx, my), (nx, ny) = circles  # rank order: meta (85 %) before naive (65 %)
+    left = 44  # the plot's left edge: forgetting 0
+    assert (nx - left) / (mx - left) == pytest.approx(
+        statistics.mean(f_naive) / statistics.mean(f_meta), abs=0.01)
+    assert ny > my  # lower accuracy is lower on the page (larger y)
+    # meta's horizontal error bar spans mean ± sd of its forgetting
+    x1, x2 = map(float, re.search(rf'<line x1="([\d.]+)" y1="{my:.1f}" x2="([\d.]+)" '
+                                  rf'y2="{my:.1f}"', svg).groups())
+    assert (x2 - x1) / (mx - left) == pytest.approx(
+        2 * statistics.stdev(f_meta) / statistics.mean(f_meta), abs=0.01)
