@@ -526,6 +526,7 @@ def _what_to_do(err: BaseException) -> str:
         return ": move it aside to start the run over, or restore it"
     return ""
 
+
 def _file_being_written(err: BaseException) -> str | None:
     """The file an atomic writer was writing when ``err`` was raised: a failed ``write()``
     (EFBIG, ENOSPC) carries no file name, but the writer's frame holds its ``path``."""

@@ -136,6 +136,15 @@ def test_the_same_experiment_under_two_names_is_one_row_with_both_names(tmp_path
     assert names == ["joint", "meta", "meta = naive"]
     twin = next(r for r in rows if r.same_as)
     assert twin.strategy == "meta" and dict(twin.hyperparameters)["m"] == 0.0
+    # a control: SI with naive's very matrices is another method that happened to score the
+    # same (tiny runs of a BNN do): not merged
+    for seed, R in enumerate(NAIVE):
+        _this_code(write(folder / "results", fake_results("si", seed, R)))
+    names = sorted(r.name for r in load_board(folder).tables["pm-task"].rows)
+    assert names == ["joint", "meta", "meta = naive", "si"], names
+    for path in (folder / "results").glob("*.json"):
+        if json.loads(path.read_text())["config"]["strategy"] == "si":
+            path.unlink()
     # a control: one seed of m = 0 differs from naive's -> two rows again
     _this_code(write(folder / "results", fake_results("meta", 1, [[0.94, 0.10], [0.31, 0.90]],
                                                       meta=0.0)))
@@ -161,3 +170,40 @@ def test_the_summary_figure_marks_each_row_at_its_means_with_its_seed_spread(tmp
                                   rf'y2="{my:.1f}"', svg).groups())
     assert (x2 - x1) / (mx - left) == pytest.approx(
         2 * statistics.stdev(f_meta) / statistics.mean(f_meta), abs=0.01)
+
+
+TINY_SWEEP = """name: tiny
+base:
+  stream: {name: pmnist, tasks: 2, train_per_task: 200, test_per_task: 100}
+  model: {name: bnn, hidden: [16]}
+  train: {epochs: 1}
+grid:
+  strategy: [naive, si]
+seeds: [0, 1]
+"""
+
+
+def test_regenerate_runs_the_boards_sweeps_then_builds_and_is_resumable(
+        tmp_path, capsys, data_root):
+    """One command: the board's sweep runs (4 tiny runs on real MNIST), its done runs enter
+    the board and the board is built; the same command again runs nothing; --plan says so."""
+    folder = tmp_path / "board"
+    folder.mkdir()
+    (folder / "tiny.yaml").write_text(TINY_SWEEP)
+    (folder / "board.yaml").write_text("title: t\nboards:\n  - id: tiny\n    title: Tiny\n"
+                                       "    sweeps: [tiny.yaml]\n")
+    argv = ["leaderboard", "regenerate", "--board", str(folder), "--out", str(tmp_path / "runs"),
+            "--workers", "1", "--data-root", str(data_root)]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "4 runs: 4 ran" in out and "regenerated" in out
+    rows = _csv(folder / "tiny.csv")
+    assert sorted(r["strategy"] for r in rows) == ["naive", "si"]
+    assert all(r["n_seeds"] == "2" for r in rows)
+    assert len(list((folder / "results").glob("*.json"))) == 4
+    assert main(argv) == 0
+    assert "4 runs: 0 ran" in capsys.readouterr().out  # done by this code: skipped
+    assert main([*argv, "--plan"]) == 0
+    plan = capsys.readouterr().out
+    assert re.search(r"tiny\s+tiny\s+planned\s+4\s+done\s+4\s+left\s+0\s+run time left 0 min",
+                     plan), plan

@@ -28,6 +28,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     build.add_argument("--registry", type=Path, default=None,
                        help="a run registry (SQLite) whose done runs' results files are checked "
                        "and copied into BOARD/results/ before building")
+    regen = sub.add_parser(
+        "regenerate", help="run every board's sweeps (skipping runs this code has done), "
+        "then add the done runs and build",
+        description="Run the sweeps of every board in BOARD/board.yaml into --out (one run "
+        "folder and registry; resumable: runs done by this code are skipped, interrupted ones "
+        "continue), copy the done runs into BOARD/results/ and rebuild. --plan runs nothing and "
+        "says per sweep what is planned, done and left, with the CPU time left estimated from "
+        "the board's recorded runs.")
+    regen.add_argument("--board", type=Path, default=Path("leaderboards"),
+                       help="the board folder (default: leaderboards)")
+    regen.add_argument("--out", type=Path, default=Path("runs/leaderboard"),
+                       help="run folder and registry of the boards' sweeps "
+                       "(default: runs/leaderboard)")
+    regen.add_argument("--workers", type=int, default=None,
+                       help="runs at a time (default: the usable CPU cores)")
+    regen.add_argument("--data-root", default=None,
+                       help="dataset folder (default: $METABNN_DATA, else ~/.cache/metabnn/data)")
+    regen.add_argument("--device", default="cpu", help="device of every run (default: cpu)")
+    regen.add_argument("--plan", action="store_true",
+                       help="run nothing: print planned, done and left runs per sweep")
     check = sub.add_parser(
         "check", help="validate results files before they enter a board",
         description="Check results files: schema, types and ranges, the metrics recomputed "
@@ -66,6 +86,8 @@ def main(args: argparse.Namespace) -> int:
                 print(f"refused {err}", file=sys.stderr)
         print(f"{len(args.files) - refused} accepted, {refused} refused")
         return 2 if refused else 0
+    if args.leaderboard_command == "regenerate":
+        return _regenerate(args)
     if args.add or args.registry is not None:
         added, refusals = add_runs(args.add, args.board, args.registry)
         for line in refusals:
@@ -80,3 +102,33 @@ def main(args: argparse.Namespace) -> int:
     for path in written:
         print(f"wrote {path}")
     return 0
+
+
+def _regenerate(args: argparse.Namespace) -> int:
+    from metabnn.config import ConfigError
+    from metabnn.leaderboard.regenerate import plan, regenerate
+    from metabnn.threads import usable_cpus
+
+    workers = args.workers if args.workers is not None else usable_cpus()
+    if workers < 1:
+        raise ConfigError(f"--workers {workers} is invalid: must be >= 1")
+    if args.plan:
+        rows = plan(args.board, args.out, args.device, workers)
+        total, unknown = 0.0, 0
+        for r in rows:
+            est = "?" if r["estimate_s"] is None else f"{r['estimate_s'] / 60:.0f} min"
+            print(f"{r['board']:<16} {r['sweep']:<40} planned {r['planned']:>4}  done "
+                  f"{r['done']:>4}  left {r['left']:>4}  run time left {est}")
+            total += r["estimate_s"] or 0.0
+            unknown += r["estimate_s"] is None and r["left"] > 0
+        print(f"run time left: {total / 60:.0f} min summed over runs, about "
+              f"{total / 60 / workers:.0f} min with {workers} at a time"
+              + (f"; {unknown} sweep(s) with no recorded run to estimate from" if unknown else ""))
+        return 0
+    failed, refused = regenerate(args.board, args.out, workers=workers,
+                                 data_root=args.data_root, device=args.device,
+                                 log=lambda line: print(line, flush=True))
+    for line in refused:
+        print(f"not added: {line}", file=sys.stderr)
+    print(f"regenerated {args.board}: {failed} failed run(s), {len(refused)} not added")
+    return 1 if failed or refused else 0

@@ -208,9 +208,21 @@ def _row(runs: list[dict[str, Any]]) -> Row:
     )
 
 
+def _canonical(config: dict[str, Any]) -> str:
+    """The group stamp of ``config`` with the one known alias resolved: metaplastic Adam with
+    m = 0 *is* Adam, so ``meta`` at ``optim.meta = 0`` is the experiment ``naive`` runs."""
+    config = json.loads(json.dumps(config))
+    if config.get("strategy") == "meta" and config.get("optim", {}).get("meta") == 0:
+        config["strategy"] = "naive"
+    return group_key(config)
+
+
 def _outcome(runs: list[dict[str, Any]]) -> str:
-    """What a configuration's runs produced, seed by seed (its accuracy matrices)."""
-    return json.dumps(sorted((r["seed"], r["accuracy_matrix"]) for r in runs))
+    """Which experiment a configuration's runs are, and what they produced seed by seed: two
+    rows merge only when both agree (an alias whose results differ stays two rows)."""
+    return json.dumps([_canonical(runs[0]["config"]),
+                       sorted((r["seed"], r["accuracy_matrix"], [c["accuracy"] for c in
+                                                                 r["curves"]]) for r in runs)])
 
 
 def _alias(row: Row, kept: Row) -> str:
@@ -222,9 +234,10 @@ def _alias(row: Row, kept: Row) -> str:
 
 
 def rank_rows(results: list[dict[str, Any]]) -> list[Row]:
-    """One table's rows: runs grouped by config without seed, configurations with identical
-    results seed for seed merged into one row (:attr:`Row.same_as`), ranked by mean final
-    average accuracy (ties by group stamp)."""
+    """One table's rows: runs grouped by config without seed; configurations that are one
+    experiment under two names (:func:`_canonical`) *and* gave identical results seed for seed
+    merged into one row (:attr:`Row.same_as`); ranked by mean final average accuracy (ties by
+    group stamp)."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault(group_key(r["config"]), []).append(r)

@@ -1,0 +1,91 @@
+"""``metabnn leaderboard regenerate``: every board's sweeps, then the build, in one command.
+
+The sweeps run through :func:`metabnn.sweep.run_sweep` into one run folder and registry
+(default ``runs/leaderboard``), so the command is resumable: a run done by this code (its
+fingerprint) is skipped, a run done by other code reruns, an interrupted run continues from its
+checkpoint. Then the registry's done runs are checked and copied into the board
+(:func:`~metabnn.leaderboard.build.add_runs`; a run that fits no board is not added) and the board
+is rebuilt. ``--plan`` runs nothing: per sweep, how many runs are planned, done by this code and
+left, and the CPU time the left ones should take, estimated from the wall time of the board's
+recorded runs of the same sweep (``?`` when none is recorded yet).
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+__all__ = ["plan", "regenerate"]
+
+
+def _sweeps(folder: Path) -> list[tuple[str, Path]]:
+    import yaml
+
+    from metabnn.config import ConfigError
+    from metabnn.leaderboard.build import _specs
+
+    spec = yaml.safe_load((folder / "board.yaml").read_text()) or {}
+    specs = _specs(folder, spec)
+    if specs is None:
+        raise ConfigError(f"{folder / 'board.yaml'} has no boards: (an older board file): "
+                          "list its boards and their sweeps to regenerate it")
+    return [(s.id, path) for s in specs for path in s.sweeps]
+
+
+def plan(folder: str | Path, out: str | Path, device: str, workers: int
+         ) -> list[dict[str, Any]]:
+    """Per sweep: board, sweep name, planned, done by this code, left, and the estimated run
+    time of the left runs in seconds (``None``: no recorded run of the sweep to estimate from)."""
+    from metabnn.leaderboard.build import load_board
+    from metabnn.runner import validate
+    from metabnn.runs import RunRegistry, default_registry_path
+    from metabnn.sweep import _threads, classify, expand, load_sweep, matches, planned_values
+
+    folder = Path(folder)
+    board = load_board(folder)
+    registry = default_registry_path(out)
+    db = RunRegistry(registry) if Path(registry).exists() else None
+    rows = []
+    for bid, path in _sweeps(folder):
+        spec = load_sweep(path)
+        runs = expand(spec, validate)
+        state = classify(runs, db, device, threads=_threads(workers)) if db else {}
+        left = [r for r in runs if state.get(r.stamp, "new") in ("new", "stale")]
+        times = [res["wall_time_s"] for r in runs for res in board.results
+                 if matches(planned_values(spec, r), res["config"])]
+        each = statistics.median(times) if times else None
+        rows.append({"board": bid, "sweep": spec.name, "planned": len(runs),
+                     "done": len(runs) - len(left), "left": len(left),
+                     "estimate_s": None if each is None else each * len(left)})
+    return rows
+
+
+def regenerate(folder: str | Path, out: str | Path, *, workers: int, data_root: str | None,
+               device: str, log: Callable[[str], Any] = print) -> tuple[int, list[str]]:
+    """Run every board's sweeps (skipping what this code has done; W&B off: the board is the
+    record), add the done runs, rebuild. Returns (failed runs, refusals of runs that could not
+    be added)."""
+    from metabnn.leaderboard.build import add_runs, build
+    from metabnn.runs import default_registry_path
+    from metabnn.sweep import load_sweep, run_sweep
+
+    folder = Path(folder)
+    failed = 0
+    for bid, path in _sweeps(folder):
+        log(f"board {bid}: sweep {path}")
+        spec = load_sweep(path)
+        summary = run_sweep(spec, workers=workers, out_dir=out, data_root=data_root,
+                            device=device, wandb="disabled",
+                            wandb_reason="leaderboard regenerate: the board is the record",
+                            log=log)
+        log(f"sweep {spec.name}: {summary['runs']} runs: "
+            f"{summary['ran']} ran ({summary['failed']} failed), {summary['skipped']} skipped "
+            "as done by this code")
+        failed += summary["failed"]
+    added, refused = add_runs([], folder, default_registry_path(out))
+    log(f"added {len(added)} results files to {folder / 'results'}")
+    for path in build(folder):
+        log(f"wrote {path}")
+    return failed, refused
