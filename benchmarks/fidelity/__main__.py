@@ -1,7 +1,8 @@
 """``python -m metabnn.benchmarks.fidelity``: metabnn's metaplastic BNN next to the authors' code.
 
 Independent mode (default): for every BatchNorm init, every m and every seed, the authors'
-training and metabnn's on one protocol, one process at a time on the same threads; prints each
+training and metabnn's on one protocol, each its own process on the same threads (``--workers``
+at a time; resumable: finished runs are kept and skipped); prints each
 side's per-seed final accuracy matrix, per-task mean ± sd, a two-sample test per task, and the
 wall time of both. Paired mode (``--paired``): identical initial weights, permutations and
 minibatch order fed to both codes; per epoch the largest hidden-weight difference, the share of
@@ -12,7 +13,8 @@ one line). Writes ``<out>/<name>.json`` and ``<out>/<name>.md``. Not part of the
 the measurement behind ``docs/fidelity.md``.
 
     python -m metabnn.benchmarks.fidelity --authors ../SynapticMetaplasticityBNN \\
-        --seeds 0 1 2 3 4 --metas 0 1.35 --bn-init ones uniform --data-root ../shared/data
+        --seeds 0 1 2 3 4 --metas 0 1.35 --bn-init ones uniform --data-root ../shared/data \\
+        --train-images 20000 --workers 2 --threads 1
     python -m metabnn.benchmarks.fidelity --authors ../SynapticMetaplasticityBNN --paired \\
         --hidden 256 256 --tasks 2 --train-per-task 3000 --epochs 3 --data-root ../shared/data
 """
@@ -49,7 +51,12 @@ def _parser() -> argparse.ArgumentParser:
                    choices=["before-bias-correction", "after-bias-correction"],
                    help="metabnn's Adam epsilon (the authors': before)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of every run "
-                   "(default: the usable CPUs)")
+                   "(default: the usable CPUs shared among --workers)")
+    p.add_argument("--workers", type=int, default=1,
+                   help="independent mode: runs at a time, each on --threads threads (default: "
+                   "1; the two sides of a seed run next to each other, so both see the same "
+                   "load). Finished runs are kept in <out>/<name>.runs.jsonl: the same command "
+                   "again skips them")
     p.add_argument("--paired", action="store_true", help="paired mode (module docstring)")
     p.add_argument("--train-per-task", type=int, default=None,
                    help="paired mode: training images per task (default: all 60,000)")
@@ -63,32 +70,51 @@ def _parser() -> argparse.ArgumentParser:
 
 def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: str
                  ) -> dict[str, Any]:
-    from metabnn.benchmarks.fidelity.independent import Protocol, compare, run_authors, run_ours
+    from metabnn.benchmarks.fidelity.independent import (
+        Protocol,
+        RunCache,
+        compare,
+        run_authors,
+        run_jobs,
+        run_ours,
+    )
+    from metabnn.fingerprint import code_fingerprint
     from metabnn.threads import usable_cpus
 
-    threads = args.threads or usable_cpus()
+    workers = max(1, args.workers)
+    threads = args.threads or max(1, usable_cpus() // workers)
+    code = code_fingerprint()
+    authors_code = {"commit": commit, "changes": changes}
+    ours_code = {k: code[k] for k in ("sources", "torch", "avalanche-lib", "numpy")} | {
+        "eps_placement": args.eps_placement}
+    cache = RunCache(args.out / f"{args.name or 'independent'}.runs.jsonl")
+    protocols = [Protocol(tasks=args.tasks, hidden=tuple(args.hidden), epochs=args.epochs,
+                          meta=meta, bn_init=bn_init)
+                 for bn_init in args.bn_init for meta in args.metas]
+    jobs, keys = [], {}
+    runs = Path(tempfile.mkdtemp(prefix="metabnn-fidelity-runs-"))
+    for p in protocols:
+        for seed in args.seeds:  # the two sides of a seed next to each other: load hits both
+            common = dict(protocol=p.__dict__, seed=seed, threads=threads,
+                          train_images=args.train_images or 60000)
+            ka = RunCache.key(side="authors", code=authors_code, **common)
+            ko = RunCache.key(side="metabnn", code=ours_code, **common)
+            jobs.append((ka, lambda p=p, seed=seed: run_authors(folder, p, seed,
+                                                                threads=threads)))
+            jobs.append((ko, lambda p=p, seed=seed: run_ours(
+                p, seed, data_root=args.data_root, out=runs / f"{p.bn_init}-{p.meta:g}",
+                threads=threads, eps_placement=args.eps_placement)))
+            keys[(p, seed)] = (ka, ko)
+    done = run_jobs(jobs, cache, workers=workers, log=lambda line: print(line, flush=True))
     arms = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for bn_init in args.bn_init:
-            for meta in args.metas:
-                p = Protocol(tasks=args.tasks, hidden=tuple(args.hidden), epochs=args.epochs,
-                             meta=meta, bn_init=bn_init)
-                print(f"== {p.label()}", flush=True)
-                authors, ours = [], []
-                for seed in args.seeds:  # alternate sides, so drifts in load hit both alike
-                    authors.append(run_authors(folder, p, seed, threads=threads))
-                    ours.append(run_ours(p, seed, data_root=args.data_root, out=Path(tmp),
-                                         threads=threads, eps_placement=args.eps_placement))
-                    print(f"seed {seed}: authors "
-                          + " ".join(f"{100 * a:.2f}" for a in authors[-1]["matrix"][-1])
-                          + f" ({authors[-1]['wall_s']:.0f} s) | metabnn "
-                          + " ".join(f"{100 * a:.2f}" for a in ours[-1]["matrix"][-1])
-                          + f" ({ours[-1]['wall_s']:.0f} s)", flush=True)
-                arms.append({"protocol": p.__dict__ | {"label": p.label()}, "authors": authors,
-                             "metabnn": ours, "comparison": compare(authors, ours)})
+    for p in protocols:
+        authors = [done[keys[(p, seed)][0]] for seed in args.seeds]
+        ours = [done[keys[(p, seed)][1]] for seed in args.seeds]
+        arms.append({"protocol": p.__dict__ | {"label": p.label()}, "authors": authors,
+                     "metabnn": ours, "comparison": compare(authors, ours)})
     return {"mode": "independent", "authors_commit": commit, "changes": changes,
-            "threads": threads, "eps_placement": args.eps_placement, "seeds": args.seeds,
-            "train_images": args.train_images or 60000, "arms": arms}
+            "threads": threads, "workers": workers, "eps_placement": args.eps_placement,
+            "seeds": args.seeds, "train_images": args.train_images or 60000, "arms": arms}
 
 
 def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str

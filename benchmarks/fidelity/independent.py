@@ -1,6 +1,7 @@
 """Side by side, seed by seed: the authors' training and metabnn's on one protocol.
 
-Each run is its own process on the same number of threads, one at a time: the authors'
+Each run is its own process on the same number of threads (``--workers`` of them at a time,
+the two sides of a seed next to each other; finished runs kept in a :class:`RunCache`): the authors'
 ``main.py`` (scratch copy, :mod:`.authors`) with its own seeding (``--seed``: the torch and numpy
 global generators draw the permutations, the initial weights and the minibatch order), and
 ``metabnn run`` with the same protocol and seed (metabnn's derived generators). The two codes
@@ -24,7 +25,7 @@ from scipy import stats as scipy_stats
 
 from metabnn.stats import describe, welch_interval
 
-__all__ = ["Protocol", "run_authors", "run_ours", "compare"]
+__all__ = ["Protocol", "run_authors", "run_ours", "compare", "RunCache", "run_jobs"]
 
 
 @dataclass(frozen=True)
@@ -116,3 +117,67 @@ def compare(authors: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[d
                     "p_value": p,
                     "agree": None if interval is None else interval[0] <= 0 <= interval[1]})
     return out
+
+
+class RunCache:
+    """Finished runs of the grid, one JSON line each (``<out>/<name>.runs.jsonl``), so a grid of
+    hours survives an interruption: a rerun with the same arguments skips what is done.
+
+    A run's key names everything its result depends on: the side, the protocol, the seed, the
+    training images, the threads, and the code (the authors' commit and the changes applied to
+    their scratch copy; metabnn's source hash, library versions and Adam epsilon placement).
+    Different code, a different key: a run of other code is never reused."""
+
+    def __init__(self, path: Path) -> None:
+        import threading
+
+        self.path, self._lock = Path(path), threading.Lock()
+        self._done: dict[str, dict[str, Any]] = {}
+        if self.path.exists():
+            for n, line in enumerate(self.path.read_text().splitlines(), start=1):
+                try:
+                    item = json.loads(line)
+                    self._done[item["key"]] = item["result"]
+                except (ValueError, KeyError, TypeError):
+                    print(f"fidelity: {self.path}:{n} is not a finished run (a line cut by an "
+                          "interruption?): that run is redone", file=sys.stderr)
+
+    @staticmethod
+    def key(**parts: Any) -> str:
+        return json.dumps(parts, sort_keys=True)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        return self._done.get(key)
+
+    def put(self, key: str, result: dict[str, Any]) -> None:
+        with self._lock:
+            self._done[key] = result
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with open(self.path, "a") as fh:
+                fh.write(json.dumps({"key": key, "result": result}) + "\n")
+                fh.flush()
+                os.fsync(fh.fileno())
+
+
+def run_jobs(jobs: list[tuple[str, Any]], cache: RunCache, *, workers: int,
+             log: Any = print) -> dict[str, dict[str, Any]]:
+    """Run the ``(key, thunk)`` jobs not in ``cache``, ``workers`` at a time (each job is its
+    own process, so threads suffice here), in the order given; returns every key's result."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    todo = [(k, f) for k, f in jobs if cache.get(k) is None]
+    log(f"{len(jobs)} runs, {len(jobs) - len(todo)} done before (cache {cache.path}), "
+        f"{len(todo)} to run, {workers} at a time")
+
+    def one(job: tuple[str, Any]) -> None:
+        key, thunk = job
+        result = thunk()
+        cache.put(key, result)
+        log(f"done: {key} -> final row "
+            + " ".join(f"{100 * a:.2f}" for a in result["matrix"][-1])
+            + f" ({result['wall_s']:.0f} s)")
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(one, job) for job in todo]:
+            future.result()
+    return {k: cache.get(k) for k, _ in jobs}

@@ -34,8 +34,10 @@ def markdown_independent(body: dict[str, Any]) -> str:
     95 % interval of metabnn - authors, its p value, and the wall times."""
     lines = ["# Fidelity: metabnn beside the authors' code, seed by seed", ""]
     lines += _changes(body)
-    lines.append(f"Each run is its own process on {body['threads']} threads, one at a time, the "
-                 "two sides alternating seed by seed; each side draws its own permutations, "
+    at_once = body.get("workers", 1)
+    lines.append(f"Each run is its own process on {body['threads']} threads, "
+                 f"{'one at a time' if at_once == 1 else f'{at_once} at a time'}, the "
+                 "two sides of a seed next to each other; each side draws its own permutations, "
                  "initial weights and minibatch order from its own seeding. Accuracies in %, "
                  "differences in points; the interval is Welch's t (95 %) of metabnn − authors "
                  "over seeds, and a task **agrees** when it contains 0.")
