@@ -65,3 +65,43 @@ def test_the_grid_is_resumable_and_never_reuses_a_run_of_other_code(tmp_path, ca
     run_jobs([(k, job(s)) for s, k in enumerate(other)], RunCache(path), workers=2,
              log=lambda line: None)
     assert sorted(calls) == [0, 1, 2, 3]  # other code: every run again
+
+
+def _body(shift: float) -> dict:
+    """An independent-mode result of 2 arms x 2 tasks, 5 seeds per side; metabnn's last task
+    is ``shift`` higher than the authors' in the second arm."""
+    from metabnn.benchmarks.fidelity.independent import Protocol, compare
+
+    arms = []
+    for i, bn in enumerate(("ones", "uniform")):
+        p = Protocol(tasks=2, meta=1.35, bn_init=bn)
+        jitter = [0.001 * k for k in (-2, -1, 0, 1, 2)]
+        a = [{"seed": s, "matrix": [[0.9, 0.1], [0.8 + j, 0.9 - j]], "wall_s": 100.0}
+             for s, j in enumerate(jitter)]
+        b = [{"seed": s, "matrix": [[0.9, 0.1], [0.8 - j, 0.9 + j + shift * i]],
+              "wall_s": 25.0, "train_loop_s": 20.0} for s, j in enumerate(jitter)]
+        arms.append({"protocol": p.__dict__ | {"label": p.label()}, "authors": a,
+                     "metabnn": b, "comparison": compare(a, b)})
+    fp = {"id": "f" * 12, "torch": "2", "device": "cpu", "threads": 1}
+    return {"mode": "independent", "authors_commit": PINNED, "changes": [], "threads": 1,
+            "workers": 2, "eps_placement": "before-bias-correction", "seeds": [0, 1, 2, 3, 4],
+            "train_images": 20000, "arms": arms,
+            "metabnn": {"git_commit": "0" * 40, "fingerprint": fp}}
+
+
+def test_the_docs_page_summarizes_every_arm_and_task_from_the_json(tmp_path, capsys):
+    import json
+
+    path = tmp_path / "independent.json"
+    path.write_text(json.dumps(_body(shift=0.02)))
+    assert main(["--page", str(tmp_path / "fidelity.md"), "--from", str(path)]) == 0
+    page = (tmp_path / "fidelity.md").read_text()
+    rows = [line for line in page.splitlines() if line.startswith(("| = 1 |", "| ~ U(0, 1) |"))]
+    assert len(rows) == 4  # 2 arms x 2 tasks
+    # by hand: the last task of the U(0, 1) arm is 2 points higher on metabnn's side
+    assert rows[3].startswith("| ~ U(0, 1) | 1.35 | 1 | 90.00 ± 0.16 | 92.00 ± 0.16 | +2.00 [")
+    assert rows[3].endswith("| **differ** |") and rows[2].endswith("| agree |")
+    assert "3 of 4 task comparisons agree" in page
+    assert "authors 100 s, metabnn 25 s (0.25x)" in page
+    assert main(["--page", str(tmp_path / "x.md"), "--from", str(tmp_path / "nothing.json")]) == 2
+    assert "is not a result of this harness" in capsys.readouterr().err

@@ -36,7 +36,7 @@ from metabnn.benchmarks.fidelity.report import markdown_independent, markdown_pa
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m metabnn.benchmarks.fidelity",
                                 description=__doc__.split("\n")[0])
-    p.add_argument("--authors", required=True, metavar="PATH",
+    p.add_argument("--authors", default=None, metavar="PATH",
                    help=f"checkout of Laborieux-Axel/SynapticMetaplasticityBNN (commit "
                    f"{PINNED[:12]})")
     p.add_argument("--data-root", default="../shared/data", help="MNIST in torchvision's layout")
@@ -65,6 +65,11 @@ def _parser() -> argparse.ArgumentParser:
                    "(written as a smaller MNIST that both read; default: all 60,000)")
     p.add_argument("--out", type=Path, default=Path("runs/fidelity"))
     p.add_argument("--name", default=None, help="output file stem (default: from the mode)")
+    p.add_argument("--page", type=Path, default=None, metavar="MD",
+                   help="run nothing: render the docs page MD from the JSON files of --from "
+                   "(an independent-mode file, and optionally a paired one)")
+    p.add_argument("--from", dest="sources", type=Path, nargs="+", default=[], metavar="JSON",
+                   help="with --page: the harness's JSON results to render")
     return p
 
 
@@ -140,8 +145,34 @@ def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str
             "arms": arms}
 
 
+def _page(page: Path, sources: list[Path]) -> int:
+    from metabnn.benchmarks.fidelity.report import fidelity_page
+
+    bodies = {}
+    for path in sources:
+        try:
+            body = json.loads(Path(path).read_text())
+            bodies[body["mode"]] = body
+        except (OSError, ValueError, KeyError, TypeError) as err:
+            print(f"fidelity: {path} is not a result of this harness ({err}): pass the "
+                  "<out>/independent.json (and paired.json) it wrote", file=sys.stderr)
+            return 2
+    if "independent" not in bodies:
+        print("fidelity: --page needs an independent-mode result among --from", file=sys.stderr)
+        return 2
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(fidelity_page(bodies["independent"], bodies.get("paired")))
+    print(f"wrote {page}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.page is not None:  # rendering needs no checkout
+        return _page(args.page, args.sources)
+    if args.authors is None:
+        parser.error("--authors PATH is required (a checkout of the authors' code)")
     from metabnn.fingerprint import code_fingerprint
     from metabnn.results import git_commit
 
