@@ -105,3 +105,27 @@ def test_the_docs_page_summarizes_every_arm_and_task_from_the_json(tmp_path, cap
     assert "authors 100 s, metabnn 25 s (0.25x)" in page
     assert main(["--page", str(tmp_path / "x.md"), "--from", str(tmp_path / "nothing.json")]) == 2
     assert "is not a result of this harness" in capsys.readouterr().err
+
+
+def test_the_reduced_mnist_keeps_the_first_training_images_and_every_test_image(tmp_path):
+    """Written in MNIST's IDX format: a 30-image training set cut to 20, the 10-image test set
+    kept whole (more test images than kept training images is fine), 40 refused."""
+    import struct
+
+    from metabnn.benchmarks.fidelity.data import reduced_mnist
+
+    raw = tmp_path / "src" / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    for prefix, n in (("train", 30), ("t10k", 10)):
+        (raw / f"{prefix}-images-idx3-ubyte").write_bytes(
+            struct.pack(">IIII", 0x803, n, 2, 2) + bytes(range(4 * n)))
+        (raw / f"{prefix}-labels-idx1-ubyte").write_bytes(
+            struct.pack(">II", 0x801, n) + bytes(i % 10 for i in range(n)))
+    out = reduced_mnist(tmp_path / "src", tmp_path / "out", 20)
+    images = (out / "MNIST/raw/train-images-idx3-ubyte").read_bytes()
+    assert struct.unpack(">IIII", images[:16]) == (0x803, 20, 2, 2) and images[16:] == bytes(
+        range(80))
+    test = (out / "MNIST/raw/t10k-labels-idx1-ubyte").read_bytes()
+    assert struct.unpack(">II", test[:8]) == (0x801, 10) and len(test) == 18
+    with pytest.raises(ValueError, match="--train-images 40: MNIST has 30 training images"):
+        reduced_mnist(tmp_path / "src", tmp_path / "out2", 40)

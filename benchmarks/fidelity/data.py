@@ -38,7 +38,7 @@ def reduced_mnist(data_root: str | Path, folder: str | Path, train_images: int) 
     dst.mkdir(parents=True, exist_ok=True)
     for name, (kind, train) in _FILES.items():
         shape, body = _read(src / name)
-        if not 1 <= train_images <= shape[0]:
+        if train and not 1 <= train_images <= shape[0]:
             raise ValueError(f"--train-images {train_images}: MNIST has {shape[0]} training images")
         n = train_images if train else shape[0]
         per_item = 1
