@@ -48,6 +48,7 @@ _FLAGS: list[tuple[str, str, type, str, dict[str, Any]]] = [
     ("--hidden", "model.hidden", ModelConfig, "hidden", {"type": int, "nargs": "+"}),
     ("--init-width", "model.init_width", ModelConfig, "init_width", {"type": float}),
     ("--bn-weight-init", "model.bn_weight_init", ModelConfig, "bn_weight_init", {}),
+    ("--sign-zero", "model.sign_zero", ModelConfig, "sign_zero", {}),
     ("--channels", "model.channels", ModelConfig, "channels", {"type": int, "nargs": "+"}),
     ("--meta", "optim.meta", OptimConfig, "meta", {"type": float}),
     ("--lr", "optim.lr", OptimConfig, "lr", {"type": float}),

@@ -128,6 +128,12 @@ class ModelConfig:
         "PyTorch 1.1.0, with which the paper's results were made; ones = the default of "
         "PyTorch >= 1.2, which the authors' code gets on a current PyTorch"
     )
+    sign_zero: str = _f(
+        "plus-one", "bnn only: sign(0) of the binarized activations and weights. plus-one = +1 "
+        "(every value strictly +-1); zero = 0, as torch.sign and the authors' code of "
+        "Laborieux et al. 2021, where an exact 0 (a BatchNorm output equal to its batch mean "
+        "while the BatchNorm bias is still 0, as at the first step of a task) passes as 0"
+    )
     channels: tuple[int, ...] | None = _f(
         None,
         "conv nets only: output channels of the convolutions; `hidden` sets the dense layers "
@@ -142,6 +148,8 @@ class ModelConfig:
         _check(self.init_width > 0, "model.init_width", self.init_width, "must be > 0")
         _check(self.bn_weight_init in ("uniform", "ones"), "model.bn_weight_init",
                self.bn_weight_init, "must be one of uniform, ones")
+        _check(self.sign_zero in ("plus-one", "zero"), "model.sign_zero", self.sign_zero,
+               "must be one of plus-one, zero")
         _check(self.channels is None or (len(self.channels) >= 1
                                          and all(c >= 1 for c in self.channels)),
                "model.channels", None if self.channels is None else list(self.channels),
@@ -259,6 +267,9 @@ class RunConfig:
         _check(self.seed >= 0, "seed", self.seed, "must be >= 0")
         for part in (self.stream, self.model, self.optim, self.train, self.hardware):
             part.validate()
+        _check(self.model.sign_zero == "plus-one" or self.hardware.name == "none",
+               "model.sign_zero", self.model.sign_zero, "must be plus-one on a hardware backend "
+               "(a memory cell stores +-1, never 0)")
         return self
 
     def with_(self, **fields: Any) -> RunConfig:

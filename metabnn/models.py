@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from metabnn.layers import BinaryLinear
-from metabnn.quantizers import SignQuantizer
+from metabnn.quantizers import SignQuantizer, WeightSignQuantizer
 from metabnn.registry import Registry
 
 __all__ = [
@@ -72,9 +72,13 @@ class _MLPBase(nn.Module):
         return x  # (B, out_features) logits
 
 
-@MODELS.register("bnn", description="binary MLP with BatchNorm (Laborieux et al. 2021)")
+@MODELS.register("bnn", description="binary MLP with BatchNorm (Laborieux et al. 2021)",
+                 sign_zero=True)
 class BinaryMLP(_MLPBase):
-    """Binary MLP: ``BinaryLinear -> BatchNorm1d`` per layer, sign activations between layers."""
+    """Binary MLP: ``BinaryLinear -> BatchNorm1d`` per layer, sign activations between layers.
+
+    ``sign_zero``: what sign(0) is for its activations and weights
+    (:data:`metabnn.quantizers.SIGN_ZERO`; ``zero`` is the authors' code)."""
 
     def __init__(
         self,
@@ -84,14 +88,17 @@ class BinaryMLP(_MLPBase):
         *,
         track_running_stats: bool = False,
         binarize_input: bool = False,
+        sign_zero: str = "plus-one",
     ) -> None:
-        self.binarize_input = binarize_input
+        self.binarize_input, self.sign_zero = binarize_input, sign_zero
         super().__init__(in_features, hidden, out_features, track_running_stats)
 
     def _make_layer(self, k: int, fan_in: int, fan_out: int) -> nn.Module:
         quantize = k > 0 or self.binarize_input
         return BinaryLinear(
-            fan_in, fan_out, bias=False, input_quantizer=SignQuantizer() if quantize else None
+            fan_in, fan_out, bias=False,
+            input_quantizer=SignQuantizer(self.sign_zero) if quantize else None,
+            kernel_quantizer=WeightSignQuantizer(self.sign_zero),
         )
 
 

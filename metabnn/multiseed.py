@@ -75,6 +75,8 @@ def check_batched(config: RunConfig) -> None:
         why = f"stream {config.stream.name!r} has no task boundaries"
     elif wanted(config.hardware):
         why = f"hardware.name={config.hardware.name!r}; it trains the software BNN only"
+    elif config.model.sign_zero != "plus-one":
+        why = f"model.sign_zero={config.model.sign_zero!r}; it binarizes with sign(0) = +1"
     if why is not None:
         raise ConfigError(f"--batched-seeds cannot run {why} (drop --batched-seeds to run the "
                           "seeds one after another)")

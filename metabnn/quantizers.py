@@ -1,7 +1,10 @@
 """Sign binarization with straight-through estimators (STE).
 
 Forward: :math:`\\operatorname{sign}(x) \\in \\{-1, +1\\}`, with ``sign(0) = +1`` so that every
-value is strictly binary (as larq's ``ste_sign``).
+value is strictly binary (as larq's ``ste_sign``); ``zero="zero"`` keeps ``sign(0) = 0`` instead
+(``torch.sign``, what the authors' code of Laborieux et al. 2021 computes: there an exact 0 —
+a BatchNorm output equal to its batch mean while the BatchNorm bias is still 0, as at the first
+step of every task — passes on as 0, a third value).
 
 Backward, two estimators (Courbariaux et al. 2016, "Binarized Neural Networks"; Hubara et al. 2016):
 
@@ -18,6 +21,7 @@ import torch
 from torch import nn
 
 __all__ = [
+    "SIGN_ZERO",
     "binarize",
     "sign_ste",
     "sign_identity_ste",
@@ -29,12 +33,19 @@ __all__ = [
 ]
 
 
-def binarize(x: torch.Tensor) -> torch.Tensor:
-    """``sign(x)`` with ``sign(0) = +1``, no gradient bookkeeping.
+SIGN_ZERO = ("plus-one", "zero")
+"""What sign(0) is: ``plus-one`` (+1, strictly binary; the default) or ``zero`` (0, as
+``torch.sign`` and the authors' code)."""
+
+
+def binarize(x: torch.Tensor, zero: str = "plus-one") -> torch.Tensor:
+    """``sign(x)`` with ``sign(0) = +1`` (``zero="zero"``: 0), no gradient bookkeeping.
 
     ``copysign(1, x)`` is one memory pass (``torch.where(x < 0, -1, 1)`` costs a mask and a
     select, 10x slower on CPU); it maps ``-0.0`` to -1, which only an exact negative zero hits.
     """
+    if zero == "zero":
+        return torch.sign(x)
     return torch.copysign(torch.ones((), dtype=x.dtype, device=x.device), x)
 
 
@@ -42,36 +53,36 @@ class SignSTE(torch.autograd.Function):
     """sign(x) forward; gradient passed only where |x| <= 1 (clipped identity)."""
 
     @staticmethod
-    def forward(ctx, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(ctx, x: torch.Tensor, zero: str = "plus-one") -> torch.Tensor:  # type: ignore[override]
         ctx.save_for_backward(x)
-        return binarize(x)
+        return binarize(x, zero)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
         (x,) = ctx.saved_tensors
-        return grad_output * (x.abs() <= 1).to(grad_output.dtype)
+        return grad_output * (x.abs() <= 1).to(grad_output.dtype), None
 
 
 class SignIdentitySTE(torch.autograd.Function):
     """sign(w) forward; gradient passed unchanged (hidden weights are not clipped)."""
 
     @staticmethod
-    def forward(ctx, w: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return binarize(w)
+    def forward(ctx, w: torch.Tensor, zero: str = "plus-one") -> torch.Tensor:  # type: ignore[override]
+        return binarize(w, zero)
 
     @staticmethod
-    def backward(ctx, grad_output: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        return grad_output
+    def backward(ctx, grad_output: torch.Tensor) -> tuple[torch.Tensor, None]:  # type: ignore[override]
+        return grad_output, None
 
 
-def sign_ste(x: torch.Tensor) -> torch.Tensor:
+def sign_ste(x: torch.Tensor, zero: str = "plus-one") -> torch.Tensor:
     """Binarize activations: sign forward, clipped-identity gradient."""
-    return SignSTE.apply(x)
+    return SignSTE.apply(x, zero)
 
 
-def sign_identity_ste(w: torch.Tensor) -> torch.Tensor:
+def sign_identity_ste(w: torch.Tensor, zero: str = "plus-one") -> torch.Tensor:
     """Binarize weights: sign forward, identity gradient."""
-    return SignIdentitySTE.apply(w)
+    return SignIdentitySTE.apply(w, zero)
 
 
 class Quantizer(nn.Module):
@@ -84,18 +95,27 @@ class Quantizer(nn.Module):
 
 
 class SignQuantizer(Quantizer):
-    """Activation binarizer (clipped STE)."""
+    """Activation binarizer (clipped STE); ``zero``: what sign(0) is (:data:`SIGN_ZERO`)."""
 
     precision = 1
 
+    def __init__(self, zero: str = "plus-one") -> None:
+        super().__init__()
+        self.zero = zero
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sign_ste(x)
+        return sign_ste(x, self.zero)
 
 
 class WeightSignQuantizer(Quantizer):
-    """Weight binarizer (identity STE onto the hidden weight)."""
+    """Weight binarizer (identity STE onto the hidden weight); ``zero`` as
+    :class:`SignQuantizer`."""
 
     precision = 1
 
+    def __init__(self, zero: str = "plus-one") -> None:
+        super().__init__()
+        self.zero = zero
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return sign_identity_ste(x)
+        return sign_identity_ste(x, self.zero)

@@ -143,6 +143,8 @@ def canonical(config: RunConfig) -> tuple[RunConfig, list[str]]:
         unused.append("init_width")
     if not info.get("batchnorm", True):
         unused += ["bn_weight_init", "track_running_stats"]
+    if not info.get("sign_zero"):
+        unused.append("sign_zero")
     for name in unused:
         if getattr(model, name) != getattr(defaults, name):
             dropped.append(f"model.{name}: model {model.name!r} does not use it")
@@ -187,11 +189,14 @@ def build_model(config: RunConfig, input_shape: tuple[int, ...], n_classes: int,
         return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
                              bn_weight=config.model.bn_weight_init)
     scheme = MODELS.entry(name).info.get("init", "uniform")
+    extra = ({"sign_zero": config.model.sign_zero}
+             if MODELS.entry(name).info.get("sign_zero") else {})
     model = cls(
         int(np.prod(input_shape)),
         tuple(config.model.hidden),
         n_classes,
         track_running_stats=config.model.track_running_stats,
+        **extra,
     )
     return init_weights_(model, config.model.init_width, generator(config.seed, "init"),
                          bn_weight=config.model.bn_weight_init, scheme=scheme)

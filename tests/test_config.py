@@ -46,3 +46,22 @@ def test_bad_keys_and_types(data, message):
 def test_out_of_range_values(data, field):
     with pytest.raises(ConfigError, match=field.replace("[", r"\[").replace("]", r"\]")):
         from_dict(RunConfig, data).validate()
+
+
+def test_sign_zero_is_a_bnn_option_refused_on_hardware_and_by_batched_seeds():
+    from metabnn.multiseed import check_batched
+    from metabnn.runner import ignored, validate
+
+    zero = {"model": {"name": "bnn", "sign_zero": "zero"}}
+    config = validate(from_dict(RunConfig, zero).validate())
+    assert config.model.sign_zero == "zero" and ignored(config) == []
+    with pytest.raises(ConfigError, match="model.sign_zero='zero' is invalid: must be plus-one "
+                                          "on a hardware backend"):
+        from_dict(RunConfig, {**zero, "hardware": {"name": "rram-2t2r"}}).validate()
+    with pytest.raises(ConfigError, match="must be one of plus-one, zero"):
+        from_dict(RunConfig, {"model": {"sign_zero": "one"}}).validate()
+    with pytest.raises(ConfigError, match="--batched-seeds cannot run model.sign_zero='zero'"):
+        check_batched(config)
+    fp = from_dict(RunConfig, {"model": {"name": "mlp", "sign_zero": "zero"}}).validate()
+    assert any("model.sign_zero" in line and "does not use it" in line for line in ignored(fp))
+    assert validate(fp).model.sign_zero == "plus-one"  # dropped: the same run as the default
