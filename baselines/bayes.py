@@ -60,11 +60,21 @@ def _bayes_strategy(model: nn.Module, config: RunConfig, device: Any,
     return BayesianStrategy(**kwargs)
 
 
+_BAYES_INFO = dict(
+    scenarios=("task", "domain", "class"),
+    check=_check_head,
+    adam=False,
+    multi_head=False,
+    optimizer_reset="none: one optimizer for the whole stream (the rule has no task boundaries)",
+)
+"""What the two Bayesian rules share in their registration: every scenario, one shared head,
+their own optimizer (no Adam, no reset at task boundaries)."""
+
+
 @STRATEGIES.register(
     "mesu",
     description="MESU: Gaussian weights, step sigma^2 x gradient, forgetting toward the prior "
     "over a window of N steps; no task boundaries (Bonnet et al. 2025)",
-    scenarios=("task", "domain", "class"),
     models=("gaussian-mlp",),
     params={
         "N": (300_000.0, f"{_MESU}: 5 tasks x 60,000 steps of batch 1"),
@@ -75,10 +85,7 @@ def _bayes_strategy(model: nn.Module, config: RunConfig, device: Any,
                        "the paper took many small ones, diverges unclipped)"),
         "train_samples": (10, _MESU), "test_samples": (10, _MESU),
     },
-    check=_check_head,
-    adam=False,
-    multi_head=False,
-    optimizer_reset="none: one optimizer for the whole stream (the rule has no task boundaries)",
+    **_BAYES_INFO,
 )
 def mesu(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from metabnn.baselines.registry import hyperparameters
@@ -103,17 +110,13 @@ def mesu(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[
     "bimu",
     description="BiMU: binary Bayesian weights (Bernoulli), bounded-memory update with an "
     "uncertainty-dependent step; no task boundaries (Cottart et al. 2026)",
-    scenarios=("task", "domain", "class"),
     models=("bayes-bnn",),
     params={
         "N": (700.0, _BIMU), "lr": (4.9, _BIMU), "lr_max": (0.0023, _BIMU),
         "likelihood": (161.3, _BIMU), "kl": (3.76, _BIMU), "tau": (1.0, _BIMU),
         "train_samples": (5, _BIMU), "test_samples": (5, _BIMU),
     },
-    check=_check_head,
-    adam=False,
-    multi_head=False,
-    optimizer_reset="none: one optimizer for the whole stream (the rule has no task boundaries)",
+    **_BAYES_INFO,
 )
 def bimu(model: nn.Module, config: RunConfig, *, device: Any, plugins: Sequence[Any]) -> Any:
     from metabnn.baselines.registry import hyperparameters

@@ -61,8 +61,11 @@ def compare_rows(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in results:
         groups.setdefault(seedless_stamp(r["config"]), []).append(r)
-    flats = {g: flat_config({k: v for k, v in runs[0]["config"].items() if k != "seed"})
-             for g, runs in groups.items()}
+    # an empty mapping (no params) says nothing; kept, it would differ from a filled one's
+    # dotted keys and show up as a column of its own
+    flats = {g: {k: v for k, v in flat_config(
+        {k: v for k, v in runs[0]["config"].items() if k != "seed"}).items() if v != {}}
+        for g, runs in groups.items()}
     keys = sorted({k for f in flats.values() for k in f})
     differing = [k for k in keys
                  if len({json.dumps(f.get(k), sort_keys=True) for f in flats.values()}) > 1]
@@ -89,7 +92,8 @@ def compare_rows(results: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], d
 
 
 def _cells(row: dict[str, Any], differing: list[str]) -> list[str]:
-    cells = [json.dumps(row[k]) if not isinstance(row[k], str) else row[k] for k in differing]
+    cells = ["—" if row[k] is None  # a parameter this row's strategy does not have
+             else row[k] if isinstance(row[k], str) else json.dumps(row[k]) for k in differing]
     for metric, _ in _METRICS:
         m = row[metric]
         cells.append("—" if m is None else format_mean_sd(Summary(m["mean"], m["sd"], m["n"]),

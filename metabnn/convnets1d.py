@@ -41,8 +41,9 @@ class _Conv1dBase(nn.Module):
     binary_features = False
     binary_classifier = False
 
-    def __init__(self, input_shape: Sequence[int], hidden: Sequence[int], out_features: int,
-                 channels: Sequence[int], track_running_stats: bool) -> None:
+    def __init__(self, input_shape: Sequence[int] = (1, 256), hidden: Sequence[int] = (256,),
+                 out_features: int = 4, *, channels: Sequence[int] = DEFAULT_CHANNELS_1D,
+                 track_running_stats: bool = False) -> None:
         super().__init__()
         if len(input_shape) != 2:
             raise ValueError(f"a 1-D conv net needs signal input (C, L), got {tuple(input_shape)}")
@@ -88,27 +89,14 @@ class BinaryConv1dNet(_Conv1dBase):
     binary_features = True
     binary_classifier = True
 
-    def __init__(self, input_shape: Sequence[int] = (1, 256), hidden: Sequence[int] = (256,),
-                 out_features: int = 4, *, channels: Sequence[int] = DEFAULT_CHANNELS_1D,
-                 track_running_stats: bool = False) -> None:
-        super().__init__(input_shape, hidden, out_features, channels, track_running_stats)
-
 
 @MODELS.register("hybrid-1d", description="1-D conv net with a full-precision feature "
                  "extractor and a binary classifier (biosignals)", **_INFO)
 class HybridConv1dNet(_Conv1dBase):
     binary_classifier = True
 
-    def __init__(self, input_shape: Sequence[int] = (1, 256), hidden: Sequence[int] = (256,),
-                 out_features: int = 4, *, channels: Sequence[int] = DEFAULT_CHANNELS_1D,
-                 track_running_stats: bool = False) -> None:
-        super().__init__(input_shape, hidden, out_features, channels, track_running_stats)
-
 
 @MODELS.register("cnn-1d", description="full-precision 1-D conv net (biosignals), the twin of "
                  "bnn-1d", **_INFO)
 class Conv1dNet(_Conv1dBase):
-    def __init__(self, input_shape: Sequence[int] = (1, 256), hidden: Sequence[int] = (256,),
-                 out_features: int = 4, *, channels: Sequence[int] = DEFAULT_CHANNELS_1D,
-                 track_running_stats: bool = False) -> None:
-        super().__init__(input_shape, hidden, out_features, channels, track_running_stats)
+    """Full precision throughout (the base class with neither part binary)."""

@@ -46,6 +46,7 @@ benchmarks/, baselines/ and hardware/ folders; relative paths name those folders
 PRESENTATION = (
     "metabnn/cli.py", "metabnn/console.py", "metabnn/runs.py", "metabnn/sweep.py",
     "metabnn/reuse.py", "metabnn/stats.py", "metabnn/threads.py", "metabnn/figures.py",
+    "metabnn/compare.py",
     "metabnn/tracking.py", "metabnn/leaderboard/", "metabnn/reproduce/", "benchmarks/perf/",
     "benchmarks/fidelity/", "hardware/perf.py",
 )

@@ -95,3 +95,23 @@ def test_runs_export_csv_and_json(registry, capsys):
     out = json.loads(capsys.readouterr().out)
     assert sorted(r["stamp"] for r in out) == sorted(r["stamp"] for r in runs)
     assert {r["stamp"]: r for r in out}[runs[0]["stamp"]]["config"]["optim"]["meta"] == 1.35
+
+
+def test_a_parameter_only_one_strategy_has_is_its_own_column(tmp_path, capsys):
+    """naive has no params ({}), ewc has one: the table shows params.ewc_lambda (— for naive),
+    not a `params` column of {} against nothing."""
+    db = RunRegistry(tmp_path / "registry.sqlite")
+    naive = fake_results("naive", 0, NAIVE[0])
+    ewc = fake_results("ewc", 0, NAIVE[1])
+    ewc["config"]["params"] = {"ewc_lambda": 5000.0}
+    ewc["stamp"] = "eeee00000000"
+    for r in (naive, ewc):
+        path = write(tmp_path / "results", r)
+        db.start(r["stamp"], r["config"], sweep="mixed")
+        db.finish(r["stamp"], {**r, "path": str(path)})
+    assert main(["compare", "--registry", str(db.path), "--sweep", "mixed", "--format",
+                 "md"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    header = lines[0].split(" | ")
+    assert header[:2] == ["| params.ewc_lambda", "strategy"] and "params" not in header
+    assert {lines[2].split(" | ")[0], lines[3].split(" | ")[0]} == {"| 5000.0", "| —"}
