@@ -129,3 +129,42 @@ def test_the_reduced_mnist_keeps_the_first_training_images_and_every_test_image(
     assert struct.unpack(">II", test[:8]) == (0x801, 10) and len(test) == 18
     with pytest.raises(ValueError, match="--train-images 40: MNIST has 30 training images"):
         reduced_mnist(tmp_path / "src", tmp_path / "out2", 40)
+
+
+FAKE_MAIN = '''
+import argparse, csv, os, time
+from datetime import datetime
+p = argparse.ArgumentParser()
+p.add_argument("--seed", type=int); p.add_argument("--epochs-per-task", type=int)
+p.add_argument("--task-sequence", nargs="+"); p.add_argument("--net")
+p.add_argument("--hidden-layers", nargs="+"); p.add_argument("--lr"); p.add_argument("--decay")
+p.add_argument("--meta")
+a = p.parse_args()
+path = "results/" + datetime.now().strftime("%H-%M-%S")  # as the authors' code: to the second
+os.makedirs(path, exist_ok=True)
+time.sleep(1.5)  # both runs alive in the same second
+tasks = len(a.task_sequence)
+with open(path + "/acc.csv", "w", newline="") as fh:
+    w = csv.writer(fh)
+    w.writerow(["task_order", "epoch", *[f"acc_test_tsk_{j + 1}" for j in range(tasks)]])
+    for t in range(tasks):
+        w.writerow([t + 1, a.epochs_per_task, *[a.seed + 10 * t + j for j in range(tasks)]])
+'''
+
+
+def test_concurrent_runs_of_the_authors_code_never_share_a_results_folder(tmp_path):
+    """The authors' main.py names its results folder by the start time to the second: two runs
+    side by side (--workers 2) must each read their own CSV (a fake main.py that writes as the
+    real one does, seed-dependent accuracies)."""
+    from metabnn.benchmarks.fidelity.independent import Protocol, RunCache, run_authors, run_jobs
+
+    folder = tmp_path / "authors"
+    folder.mkdir()
+    (folder / "main.py").write_text(FAKE_MAIN)
+    p = Protocol(tasks=2, epochs=1)
+    jobs = [(RunCache.key(seed=s), lambda s=s: run_authors(folder, p, s, threads=1))
+            for s in (1, 2)]
+    done = run_jobs(jobs, RunCache(tmp_path / "cache.jsonl"), workers=2, log=lambda line: None)
+    rows = [done[k]["matrix"][-1] for k, _ in jobs]
+    assert rows == [[0.11, 0.12], [0.12, 0.13]]  # (seed + 10 t + j) / 100 of the last task
+    assert not (folder / "results").exists()  # each ran in its own copy

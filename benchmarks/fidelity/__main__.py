@@ -50,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--eps-placement", default="before-bias-correction",
                    choices=["before-bias-correction", "after-bias-correction"],
                    help="metabnn's Adam epsilon (the authors': before)")
+    p.add_argument("--sign-zero", default="plus-one", choices=["plus-one", "zero"],
+                   help="metabnn's sign(0) (model.sign_zero; the authors' code: zero; "
+                   "metabnn's default: plus-one)")
     p.add_argument("--threads", type=int, default=None, help="torch threads of every run "
                    "(default: the usable CPUs shared among --workers)")
     p.add_argument("--workers", type=int, default=1,
@@ -57,6 +60,11 @@ def _parser() -> argparse.ArgumentParser:
                    "1; the two sides of a seed run next to each other, so both see the same "
                    "load). Finished runs are kept in <out>/<name>.runs.jsonl: the same command "
                    "again skips them")
+    p.add_argument("--sides", nargs="+", default=["authors", "metabnn"],
+                   choices=["authors", "metabnn"],
+                   help="independent mode: run only these sides' runs (default: both); e.g. "
+                   "the authors' runs alone while metabnn's code is being changed: they are "
+                   "kept, and a later run of both sides reuses them. The report needs both")
     p.add_argument("--paired", action="store_true", help="paired mode (module docstring)")
     p.add_argument("--train-per-task", type=int, default=None,
                    help="paired mode: training images per task (default: all 60,000)")
@@ -89,9 +97,11 @@ def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: 
     workers = max(1, args.workers)
     threads = args.threads or max(1, usable_cpus() // workers)
     code = code_fingerprint()
-    authors_code = {"commit": commit, "changes": changes}
+    # the code, not where its data links point (a scratch folder of this invocation)
+    authors_code = {"commit": commit, "changes": [c for c in changes if not str(
+        c[0]).endswith("_pytorch")]}
     ours_code = {k: code[k] for k in ("sources", "torch", "avalanche-lib", "numpy")} | {
-        "eps_placement": args.eps_placement}
+        "eps_placement": args.eps_placement, "sign_zero": args.sign_zero}
     cache = RunCache(args.out / f"{args.name or 'independent'}.runs.jsonl")
     protocols = [Protocol(tasks=args.tasks, hidden=tuple(args.hidden), epochs=args.epochs,
                           meta=meta, bn_init=bn_init)
@@ -104,13 +114,20 @@ def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: 
                           train_images=args.train_images or 60000)
             ka = RunCache.key(side="authors", code=authors_code, **common)
             ko = RunCache.key(side="metabnn", code=ours_code, **common)
-            jobs.append((ka, lambda p=p, seed=seed: run_authors(folder, p, seed,
-                                                                threads=threads)))
-            jobs.append((ko, lambda p=p, seed=seed: run_ours(
-                p, seed, data_root=args.data_root, out=runs / f"{p.bn_init}-{p.meta:g}",
-                threads=threads, eps_placement=args.eps_placement)))
+            if "authors" in args.sides:
+                jobs.append((ka, lambda p=p, seed=seed: run_authors(folder, p, seed,
+                                                                    threads=threads)))
+            if "metabnn" in args.sides:
+                jobs.append((ko, lambda p=p, seed=seed: run_ours(
+                    p, seed, data_root=args.data_root, out=runs / f"{p.bn_init}-{p.meta:g}",
+                    threads=threads, eps_placement=args.eps_placement,
+                    sign_zero=args.sign_zero)))
             keys[(p, seed)] = (ka, ko)
     done = run_jobs(jobs, cache, workers=workers, log=lambda line: print(line, flush=True))
+    if len(args.sides) < 2:
+        print(f"ran the {args.sides[0]} side only (kept in {cache.path}); run both sides for the "
+              "comparison", flush=True)
+        return {}
     arms = []
     for p in protocols:
         authors = [done[keys[(p, seed)][0]] for seed in args.seeds]
@@ -119,6 +136,7 @@ def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: 
                      "metabnn": ours, "comparison": compare(authors, ours)})
     return {"mode": "independent", "authors_commit": commit, "changes": changes,
             "threads": threads, "workers": workers, "eps_placement": args.eps_placement,
+            "sign_zero": args.sign_zero,
             "seeds": args.seeds, "train_images": args.train_images or 60000, "arms": arms}
 
 
@@ -133,14 +151,15 @@ def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str
                 print(f"== paired: BatchNorm {bn_init}, m = {meta:g}, seed {seed}", flush=True)
                 kw = dict(data_root=args.data_root, hidden=tuple(args.hidden), tasks=args.tasks,
                           train_per_task=args.train_per_task, meta=meta, bn_init=bn_init,
-                          eps_placement=args.eps_placement, seed=seed)
+                          eps_placement=args.eps_placement, sign_zero=args.sign_zero, seed=seed)
                 trace = trace_step(build_pair(folder, **kw))
                 start = time.perf_counter()
                 records = run_paired(build_pair(folder, **kw), epochs=args.epochs)
                 arms.append({"bn_init": bn_init, "meta": meta, "seed": seed, "trace": trace,
                              "epochs": records, "wall_s": time.perf_counter() - start})
     return {"mode": "paired", "authors_commit": commit, "changes": changes,
-            "eps_placement": args.eps_placement, "tasks": args.tasks, "hidden": args.hidden,
+            "eps_placement": args.eps_placement, "sign_zero": args.sign_zero,
+            "tasks": args.tasks, "hidden": args.hidden,
             "train_per_task": args.train_per_task, "epochs_per_task": args.epochs,
             "arms": arms}
 
@@ -191,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
     for name, line, before, after in changes:
         print(f"  {name}:{line}: {before}  ->  {after}")
     body = (_paired if args.paired else _independent)(args, folder, changes, commit)
+    if not body:
+        return 0
     body["metabnn"] = {"git_commit": git_commit(), "fingerprint": code_fingerprint()}
     name = args.name or ("paired" if args.paired else "independent")
     args.out.mkdir(parents=True, exist_ok=True)

@@ -52,40 +52,50 @@ def _env(threads: int, **extra: str) -> dict[str, str]:
 
 
 def run_authors(folder: Path, p: Protocol, seed: int, *, threads: int) -> dict[str, Any]:
-    """The authors' ``main.py`` for ``p`` and ``seed``: final accuracy matrix and wall time."""
+    """The authors' ``main.py`` for ``p`` and ``seed``: final accuracy matrix and wall time.
+
+    Each run works in its own copy of the scratch folder: ``main.py`` names its results folder
+    by the start time to the second, so two runs started in the same second (``--workers``)
+    would write, and read, the same file."""
+    import shutil
+    import tempfile
+
     argv = [sys.executable, "main.py", "--net", "bnn", "--hidden-layers",
             *map(str, p.hidden), "--lr", str(p.lr), "--decay", str(p.weight_decay), "--meta",
             str(p.meta), "--epochs-per-task", str(p.epochs), "--task-sequence",
             *(["pMNIST"] * p.tasks), "--seed", str(seed)]
-    before = set((folder / "results").rglob("*.csv")) if (folder / "results").exists() else set()
-    start = time.perf_counter()
-    done = subprocess.run(argv, cwd=folder, env=_env(threads, FIDELITY_BN_INIT=p.bn_init),
-                          capture_output=True, text=True)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise RuntimeError(f"the authors' main.py failed (seed {seed}): "
-                           f"{done.stderr.strip().splitlines()[-1:]}")
-    new = sorted(set((folder / "results").rglob("*.csv")) - before)
-    if len(new) != 1:
-        raise RuntimeError(f"the authors' main.py wrote {len(new)} result CSVs, expected 1")
-    with open(new[0]) as fh:
-        rows = list(csv.DictReader(fh))
+    with tempfile.TemporaryDirectory(prefix="metabnn-authors-run-") as tmp:
+        here = Path(tmp) / "code"
+        shutil.copytree(folder, here, symlinks=True,
+                        ignore=shutil.ignore_patterns("results", "__pycache__"))
+        start = time.perf_counter()
+        done = subprocess.run(argv, cwd=here, env=_env(threads, FIDELITY_BN_INIT=p.bn_init),
+                              capture_output=True, text=True)
+        wall = time.perf_counter() - start
+        if done.returncode != 0:
+            raise RuntimeError(f"the authors' main.py failed (seed {seed}): "
+                               f"{done.stderr.strip().splitlines()[-1:]}")
+        new = sorted((here / "results").rglob("*.csv"))
+        if len(new) != 1:
+            raise RuntimeError(f"the authors' main.py wrote {len(new)} result CSVs, expected 1")
+        with open(new[0]) as fh:
+            rows = list(csv.DictReader(fh))
     matrix = []
     for i in range(p.tasks):  # the last epoch of task i: its row of the accuracy matrix
         row = next(r for r in rows if int(r["task_order"]) == i + 1
                    and int(r["epoch"]) == p.epochs)
         matrix.append([float(row[f"acc_test_tsk_{j + 1}"]) / 100 for j in range(p.tasks)])
-    return {"side": "authors", "seed": seed, "matrix": matrix, "wall_s": wall,
-            "csv": str(new[0])}
+    return {"side": "authors", "seed": seed, "matrix": matrix, "wall_s": wall}
 
 
 def run_ours(p: Protocol, seed: int, *, data_root: str, out: Path, threads: int,
-             eps_placement: str) -> dict[str, Any]:
+             eps_placement: str, sign_zero: str = "plus-one") -> dict[str, Any]:
     """``metabnn run`` for ``p`` and ``seed`` (a fresh process, forced): matrix and times."""
     argv = [sys.executable, "-m", "metabnn.cli", "run", "--stream", "pmnist", "--tasks",
             str(p.tasks), "--hidden", *map(str, p.hidden), "--epochs", str(p.epochs),
             "--meta", str(p.meta), "--lr", str(p.lr), "--weight-decay", str(p.weight_decay),
-            "--bn-weight-init", p.bn_init, "--eps-placement", eps_placement, "--seed",
+            "--bn-weight-init", p.bn_init, "--eps-placement", eps_placement, "--sign-zero",
+            sign_zero, "--seed",
             str(seed), "--data-root", data_root, "--out", str(out), "--registry",
             str(out / "registry.sqlite"), "--force", "--no-progress", "--wandb", "disabled"]
     start = time.perf_counter()

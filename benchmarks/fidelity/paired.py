@@ -52,11 +52,12 @@ def _authors_modules(folder: Path) -> Any:
 
 def build_pair(folder: Path, *, data_root: str, hidden: tuple[int, ...], tasks: int,
                train_per_task: int | None, meta: float, bn_init: str, eps_placement: str,
-               seed: int) -> PairedSetup:
-    """Identical initial weights on both sides, the tasks' data and the optimizer factories."""
+               seed: int, sign_zero: str = "plus-one") -> PairedSetup:
+    """Identical initial weights on both sides, the tasks' data and the optimizer factories
+    (``sign_zero``: metabnn's sign(0); the authors' code computes ``zero``)."""
     mu = _authors_modules(folder)
-    ours = init_weights_(BinaryMLP(784, hidden, 10), 0.05, generator(seed, "init"),
-                         bn_weight=bn_init)
+    ours = init_weights_(BinaryMLP(784, hidden, 10, sign_zero=sign_zero), 0.05,
+                         generator(seed, "init"), bn_weight=bn_init)
     theirs = mu.BNN([784, *hidden, 10], init="uniform", width=0.1, norm="bn")
     with torch.no_grad():
         for k, (layer, norm) in enumerate(zip(ours.layers, ours.norms)):

@@ -25,7 +25,9 @@ def _changes(body: dict[str, Any]) -> list[str]:
     fp = body["metabnn"]["fingerprint"]
     lines += ["", f"metabnn: commit `{str(body['metabnn']['git_commit'])[:12]}`, code "
               f"fingerprint `{fp['id']}` (torch {fp['torch']}, {fp['device']}, "
-              f"{fp['threads']} threads), Adam epsilon {body['eps_placement']}.", ""]
+              f"{fp['threads']} threads), Adam epsilon {body['eps_placement']}, sign(0) "
+              f"{'= 0' if body.get('sign_zero') == 'zero' else '= +1'} "
+              f"(model.sign_zero={body.get('sign_zero', 'plus-one')}; the authors' code: 0).", ""]
     return lines
 
 
