@@ -96,10 +96,11 @@ def test_the_docs_page_summarizes_every_arm_and_task_from_the_json(tmp_path, cap
     path.write_text(json.dumps(_body(shift=0.02)))
     assert main(["--page", str(tmp_path / "fidelity.md"), "--from", str(path)]) == 0
     page = (tmp_path / "fidelity.md").read_text()
-    rows = [line for line in page.splitlines() if line.startswith(("| = 1 |", "| ~ U(0, 1) |"))]
+    rows = [line for line in page.splitlines() if line.startswith("| +1 (default) |")]
     assert len(rows) == 4  # 2 arms x 2 tasks
     # by hand: the last task of the U(0, 1) arm is 2 points higher on metabnn's side
-    assert rows[3].startswith("| ~ U(0, 1) | 1.35 | 1 | 90.00 ± 0.16 | 92.00 ± 0.16 | +2.00 [")
+    assert rows[3].startswith("| +1 (default) | ~ U(0, 1) | 1.35 | 1 | 90.00 ± 0.16 | "
+                              "92.00 ± 0.16 | +2.00 [")
     assert rows[3].endswith("| **differ** |") and rows[2].endswith("| agree |")
     assert "3 of 4 task comparisons agree" in page
     assert "authors 100 s, metabnn 25 s (0.25x)" in page
@@ -168,3 +169,22 @@ def test_concurrent_runs_of_the_authors_code_never_share_a_results_folder(tmp_pa
     rows = [done[k]["matrix"][-1] for k, _ in jobs]
     assert rows == [[0.11, 0.12], [0.12, 0.13]]  # (seed + 10 t + j) / 100 of the last task
     assert not (folder / "results").exists()  # each ran in its own copy
+
+
+def test_the_committed_fidelity_page_is_rendered_from_its_committed_results(tmp_path):
+    """docs/fidelity.md is the rendering of docs/fidelity/*.json (the harness's own output):
+    a hand edit, or results changed without rerendering, fails here."""
+    import json
+    from pathlib import Path
+
+    from metabnn.benchmarks.fidelity.report import fidelity_page
+
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    bodies: dict[str, list] = {}
+    for path in sorted((docs / "fidelity").glob("*.json")):
+        body = json.loads(path.read_text())
+        bodies.setdefault(body["mode"], []).append(body)
+    independent = sorted(bodies["independent"], key=lambda b: b.get("sign_zero") == "zero")
+    assert independent[0].get("sign_zero", "plus-one") == "plus-one"  # the defaults first
+    assert (docs / "fidelity.md").read_text() == fidelity_page(independent,
+                                                              bodies.get("paired", []))

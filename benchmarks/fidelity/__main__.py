@@ -58,8 +58,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=1,
                    help="independent mode: runs at a time, each on --threads threads (default: "
                    "1; the two sides of a seed run next to each other, so both see the same "
-                   "load). Finished runs are kept in <out>/<name>.runs.jsonl: the same command "
-                   "again skips them")
+                   "load). Finished runs are kept in <out>/independent.runs.jsonl: the same "
+                   "command again skips them")
     p.add_argument("--sides", nargs="+", default=["authors", "metabnn"],
                    choices=["authors", "metabnn"],
                    help="independent mode: run only these sides' runs (default: both); e.g. "
@@ -102,7 +102,9 @@ def _independent(args: argparse.Namespace, folder: Path, changes: list, commit: 
         c[0]).endswith("_pytorch")]}
     ours_code = {k: code[k] for k in ("sources", "torch", "avalanche-lib", "numpy")} | {
         "eps_placement": args.eps_placement, "sign_zero": args.sign_zero}
-    cache = RunCache(args.out / f"{args.name or 'independent'}.runs.jsonl")
+    # one cache for every independent grid in --out: its keys name all a run depends on, so a
+    # grid under another --name or --sign-zero reuses the authors' runs it shares
+    cache = RunCache(args.out / "independent.runs.jsonl")
     protocols = [Protocol(tasks=args.tasks, hidden=tuple(args.hidden), epochs=args.epochs,
                           meta=meta, bn_init=bn_init)
                  for bn_init in args.bn_init for meta in args.metas]
@@ -167,11 +169,11 @@ def _paired(args: argparse.Namespace, folder: Path, changes: list, commit: str
 def _page(page: Path, sources: list[Path]) -> int:
     from metabnn.benchmarks.fidelity.report import fidelity_page
 
-    bodies = {}
+    bodies: dict[str, list[dict[str, Any]]] = {}
     for path in sources:
         try:
             body = json.loads(Path(path).read_text())
-            bodies[body["mode"]] = body
+            bodies.setdefault(body["mode"], []).append(body)
         except (OSError, ValueError, KeyError, TypeError) as err:
             print(f"fidelity: {path} is not a result of this harness ({err}): pass the "
                   "<out>/independent.json (and paired.json) it wrote", file=sys.stderr)
@@ -180,7 +182,8 @@ def _page(page: Path, sources: list[Path]) -> int:
         print("fidelity: --page needs an independent-mode result among --from", file=sys.stderr)
         return 2
     page.parent.mkdir(parents=True, exist_ok=True)
-    page.write_text(fidelity_page(bodies["independent"], bodies.get("paired")))
+    independent = sorted(bodies["independent"], key=lambda b: b.get("sign_zero") == "zero")
+    page.write_text(fidelity_page(independent, bodies.get("paired", [])))
     print(f"wrote {page}")
     return 0
 

@@ -130,8 +130,8 @@ def compare(authors: list[dict[str, Any]], ours: list[dict[str, Any]]) -> list[d
 
 
 class RunCache:
-    """Finished runs of the grid, one JSON line each (``<out>/<name>.runs.jsonl``), so a grid of
-    hours survives an interruption: a rerun with the same arguments skips what is done.
+    """Finished runs of the grid, one JSON line each (``<out>/independent.runs.jsonl``), so a
+    grid of hours survives an interruption: a rerun with the same arguments skips what is done.
 
     A run's key names everything its result depends on: the side, the protocol, the seed, the
     training images, the threads, and the code (the authors' commit and the changes applied to
