@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from leaderboard_fixtures import board
+from leaderboard_fixtures import board, fake_fingerprint
 
 from metabnn.cli import main
 from metabnn.leaderboard import build, load_board
@@ -71,12 +71,18 @@ def test_build_gives_the_expected_tables(tmp_path):
         in readme
 
 
-def test_build_from_a_fixture_registry(tmp_path):
+def test_build_from_a_fixture_registry(tmp_path, capsys):
     """`build --registry`: the registry's done runs are checked, copied byte for byte into the
     board's results/, and tabled; a failed run and a tampered file stay out."""
+    from metabnn.fingerprint import code_fingerprint
+
     source = board(tmp_path / "source") / "results"
     db = RunRegistry(tmp_path / "registry.sqlite")
     paths = sorted(source.glob("*.json"))
+    for path in paths:  # made by this checkout's code, as a registry of fresh runs is
+        body = json.loads(path.read_text())
+        path.write_text(json.dumps({**body, "fingerprint": code_fingerprint()}, indent=2,
+                                   sort_keys=True) + "\n")
     for path in paths:
         r = json.loads(path.read_text())
         db.start(r["stamp"], r["config"], sweep="fixture")
@@ -86,14 +92,20 @@ def test_build_from_a_fixture_registry(tmp_path):
     tampered = json.loads(paths[0].read_text())
     tampered["metrics"]["average_accuracy"] = 1.0
     paths[0].write_text(json.dumps(tampered))
+    (joint,) = [p for p in paths if '"joint"' in p.read_text()]
+    older = json.loads(joint.read_text())  # a done run of older code stays out too
+    older["fingerprint"] = fake_fingerprint(sources="fedcba9876543210")
+    joint.write_text(json.dumps(older))
+    kept = [p for p in paths[1:] if p != joint]
     folder = tmp_path / "board"
     assert main(["leaderboard", "build", "--board", str(folder), "--registry",
                  str(tmp_path / "registry.sqlite")]) == 0
     copied = sorted((folder / "results").glob("*.json"))
-    assert [p.name for p in copied] == [p.name for p in paths[1:]]
-    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(copied, paths[1:]))
+    assert [p.name for p in copied] == [p.name for p in kept]
+    assert f"{joint.name}: fingerprint: " in capsys.readouterr().err
+    assert all(a.read_bytes() == b.read_bytes() for a, b in zip(copied, kept))
     rows = _csv(folder / "pmnist-task.csv") + _csv(folder / "pmnist-domain.csv")
-    assert sum(int(r["n_seeds"]) for r in rows) == len(paths) - 1
+    assert sum(int(r["n_seeds"]) for r in rows) == len(paths) - 2
 
 
 def test_build_is_deterministic(tmp_path):
@@ -123,20 +135,35 @@ def _generated(folder: Path) -> list[str]:
                   if p.suffix in (".csv", ".html", ".svg") or p.name == "README.md")
 
 
-def test_committed_board_is_a_fresh_rebuild(tmp_path):
-    """`metabnn leaderboard build` on the committed runs reproduces leaderboards/ byte for
-    byte: a stale or hand-edited table fails here."""
-    written = build(BOARD, tmp_path)
-    assert [p.name for p in written] == _generated(BOARD)
+@pytest.mark.parametrize("folder", [BOARD, BOARD / "gpu"], ids=["cpu", "gpu"])
+def test_committed_board_is_a_fresh_rebuild(folder, tmp_path):
+    """`metabnn leaderboard build` on the committed runs reproduces leaderboards/ (and the
+    GPU-size spec's leaderboards/gpu/) byte for byte: a stale or hand-edited table fails here."""
+    written = build(folder, tmp_path)
+    assert [p.name for p in written] == _generated(folder)
     for path in written:
-        assert filecmp.cmp(path, BOARD / path.name, shallow=False), (
-            f"leaderboards/{path.name} is stale: run `metabnn leaderboard build`")
+        assert filecmp.cmp(path, folder / path.name, shallow=False), (
+            f"{folder / path.name} is stale: run `metabnn leaderboard build --board {folder}`")
 
 
 def test_committed_board_covers_its_sweeps():
     b = load_board(BOARD)
     assert b.results and b.coverage
     assert sum(c.recorded for c in b.coverage) == len(b.results)
+
+
+def test_the_board_specs_are_what_their_generator_writes():
+    """leaderboards/{,gpu/}board.yaml and their sweeps come from scripts/board_sweeps.py: the
+    CPU and GPU specs plan the same rows; a hand edit (or a generator change not rerun) fails."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, str(REPO / "scripts/board_sweeps.py"), "--check"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    cpu, gpu = (sorted(p.name for p in (f / "sweeps").glob("*.yaml")) for f in (BOARD,
+                                                                               BOARD / "gpu"))
+    assert cpu == gpu and len(cpu) == 12
 
 
 def test_a_table_whose_runs_were_made_by_two_codes_is_refused(tmp_path):

@@ -174,3 +174,16 @@ def test_a_dirty_commit_or_a_forged_fingerprint_is_refused(honest):
     assert "fingerprint: malformed (its fields, or an id that is not their hash)" in \
         check_results(forged)
     assert check_results(honest) == []
+
+
+def test_a_file_of_an_older_schema_is_named_as_such_not_as_tampered():
+    """A results file written before the config grew a field (model.sign_zero) is another
+    metabnn's: the check says which fields it lacks, not that its stamp was forged."""
+    r = fake_results("meta", 0, META[0], meta=1.35)
+    assert check_results(r) == []
+    del r["config"]["model"]["sign_zero"]
+    reasons = check_results(r)
+    assert reasons == ["config: written by an older metabnn (it lacks model.sign_zero): rerun "
+                       "the run with this code"], reasons
+    r["config"]["model"]["sign_zero"] = "zero"  # present but not what the stamp says: forged
+    assert any(x.startswith("stamp: ") for x in check_results(r))

@@ -32,6 +32,7 @@ inputs give byte-identical outputs.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -73,6 +74,8 @@ class Table:
     rows: list[Row]
     coverage: tuple[Coverage, ...] = ()
     seeds_planned: tuple[int, ...] = ()
+    note: str = ""
+    """what the board spec says beside the protocol (e.g. why a board has no runs)"""
 
 
 @dataclass(frozen=True)
@@ -87,20 +90,41 @@ class Board:
     """every table's coverage, in table order"""
 
 
+def _expanded(sweep_file: Path) -> tuple[Any, list[Any]]:
+    """A sweep file and its planned runs, resolved as the runner would (memoized per file
+    content: a build reads each sweep several times)."""
+    text = Path(sweep_file).read_bytes()
+    key = (str(sweep_file), hashlib.sha256(text).hexdigest())
+    if key not in _EXPANDED:
+        from metabnn.runner import validate
+        from metabnn.sweep import expand, load_sweep
+
+        spec = load_sweep(sweep_file)
+        _EXPANDED[key] = (spec, expand(spec, validate))
+    return _EXPANDED[key]
+
+
+_EXPANDED: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
+
+
 def _coverage(sweep_file: Path, results: list[dict[str, Any]]) -> Coverage:
     """Match the sweep's planned runs to recorded ones: every value the sweep file sets (base,
     grid point, seed) must equal the run's; what it leaves to defaults is not compared, so the
-    match does not depend on the defaults of the code that builds the board."""
-    from metabnn.sweep import expand, load_sweep, matches, planned_values
+    match does not depend on the defaults of the code that builds the board. Missing runs are
+    listed per grid point, with their seeds."""
+    from metabnn.sweep import matches, planned_values
 
-    spec = load_sweep(sweep_file)
-    missing = []
-    planned = expand(spec)
+    spec, planned = _expanded(sweep_file)
+    missing: dict[str, list[str]] = {}
     for p in planned:
         want = planned_values(spec, p)
         if not any(matches(want, r["config"]) for r in results):
-            missing.append(" ".join(f"{k}={v}" for k, v in p.point.items()))
-    return Coverage(spec.name, len(planned), len(planned) - len(missing), tuple(missing))
+            point = " ".join(f"{k}={v}" for k, v in p.point.items() if k != "seed")
+            missing.setdefault(point, []).append(str(p.point.get("seed")))
+    n_missing = sum(len(seeds) for seeds in missing.values())
+    return Coverage(spec.name, len(planned), len(planned) - n_missing,
+                    tuple(f"{point} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
+                          for point, seeds in missing.items()))
 
 
 def _mixed_code(tables: dict[str, list[dict[str, Any]]]) -> list[str]:
@@ -128,6 +152,7 @@ class _Spec:
     id: str
     title: str
     sweeps: tuple[Path, ...]
+    note: str = ""
 
 
 def _specs(folder: Path, spec: dict[str, Any]) -> list[_Spec] | None:
@@ -142,27 +167,42 @@ def _specs(folder: Path, spec: dict[str, Any]) -> list[_Spec] | None:
         raise ConfigError(f"{where}: boards: expected a list of boards (id, title, sweeps)")
     out, seen = [], set()
     for i, b in enumerate(boards):
-        if not isinstance(b, dict) or set(b) - {"id", "title", "sweeps"} or "id" not in b:
-            raise ConfigError(f"{where}: boards[{i}]: expected keys id, title, sweeps; got "
-                              f"{sorted(b) if isinstance(b, dict) else type(b).__name__}")
+        if not isinstance(b, dict) or set(b) - {"id", "title", "sweeps", "note"} or \
+                "id" not in b:
+            raise ConfigError(f"{where}: boards[{i}]: expected keys id, title, sweeps, note; "
+                              f"got {sorted(b) if isinstance(b, dict) else type(b).__name__}")
         bid = str(b["id"])
         if bid in seen or not bid.replace("-", "").replace("_", "").isalnum():
             raise ConfigError(f"{where}: boards[{i}]: id {bid!r} is repeated or not a plain "
                               "name (letters, digits, - and _)")
         seen.add(bid)
         out.append(_Spec(bid, str(b.get("title", bid)),
-                         tuple(folder / s for s in b.get("sweeps") or [])))
+                         tuple(folder / s for s in b.get("sweeps") or []),
+                         " ".join(str(b.get("note") or "").split())))
     return out
 
 
 def _planned(spec: _Spec) -> list[tuple[Any, Any, dict[str, Any]]]:
-    from metabnn.sweep import expand, load_sweep, planned_values
+    from metabnn.sweep import planned_values
 
     out = []
     for path in spec.sweeps:
-        sweep = load_sweep(path)
-        out += [(sweep, p, planned_values(sweep, p)) for p in expand(sweep)]
+        sweep, runs = _expanded(path)
+        out += [(sweep, p, planned_values(sweep, p)) for p in runs]
     return out
+
+
+def planned_protocol(spec: _Spec) -> dict[str, Any] | None:
+    """The protocol of a board's first planned run as this code resolves it (for a board with
+    no recorded run yet); ``None`` without sweeps."""
+    from metabnn.config import to_dict
+    from metabnn.leaderboard.protocol import protocol_of
+
+    for path in spec.sweeps:
+        _, runs = _expanded(path)
+        if runs:
+            return protocol_of(to_dict(runs[0].config))
+    return None
 
 
 def place(results: list[dict[str, Any]], specs: list[_Spec]
@@ -189,7 +229,8 @@ def place(results: list[dict[str, Any]], specs: list[_Spec]
             loose.append(r)
     protocols: dict[str, dict[str, Any] | None] = {}
     for bid, runs in by_board.items():
-        protocols[bid] = protocol_of(runs[0]["config"]) if runs else None
+        protocols[bid] = protocol_of(runs[0]["config"]) if runs else planned_protocol(
+            next(s for s in specs if s.id == bid))
         for r in runs[1:]:
             diff = differences(protocol_of(r["config"]), protocols[bid])
             if diff:
@@ -284,7 +325,7 @@ def load_board(folder: str | os.PathLike[str]) -> Board:
         cov = tuple(_coverage(path, by_board[s.id]) for path in s.sweeps)
         seeds = sorted({seed for sweep, _, _ in _planned(s) for seed in sweep.seeds})
         tables[s.id] = Table(s.id, s.title, protocols[s.id], rank_rows(by_board[s.id]), cov,
-                             tuple(seeds))
+                             tuple(seeds), s.note)
     return Board(title=str(spec.get("title", "metabnn leaderboards")),
                  intro=str(spec.get("intro", "")).strip(), results=tuple(results),
                  tables=tables, coverage=tuple(c for t in tables.values() for c in t.coverage))
@@ -298,11 +339,14 @@ def _registry_paths(registry: Path) -> list[Path]:
 
 
 def add_runs(sources: list[str | os.PathLike[str]], folder: str | os.PathLike[str],
-             registry: str | os.PathLike[str] | None = None) -> tuple[list[Path], list[str]]:
+             registry: str | os.PathLike[str] | None = None,
+             against: dict[str, Any] | None = None) -> tuple[list[Path], list[str]]:
     """Copy checked results files into ``folder/results/<stamp>.json``, byte for byte.
 
     ``sources``: results files, or folders searched for ``**/results.json``; ``registry``: a run
     registry whose done runs' results files are added. Returns (added paths, refusals).
+    ``against``: a code fingerprint every added file's must match (the current code's, from the
+    command line: a registry also holds runs of older code, which would mix codes in a table).
     """
     paths: list[Path] = []
     for src in map(Path, sources):
@@ -320,7 +364,7 @@ def add_runs(sources: list[str | os.PathLike[str]], folder: str | os.PathLike[st
             continue
     for path in dict.fromkeys(paths):
         try:
-            r = check_file(path)
+            r = check_file(path, against=against)
             board_of(r, folder, others)
         except CheckError as err:
             refused.append(str(err) if str(err).startswith(str(path)) else f"{path}: {err}")
@@ -399,6 +443,9 @@ def build(folder: str | os.PathLike[str] = "leaderboards",
         svg = summary_figure(table) if table.rows else None
         if svg:
             written.append(_write(out / f"{tid}.svg", svg + "\n"))
+        for stale in (out / f"{tid}.csv", out / f"{tid}.svg"):  # a board that lost its rows
+            if stale not in written:
+                stale.unlink(missing_ok=True)
     written.append(_write(out / "README.md", readme_text(board)))
     written.append(_write(out / "index.html", html_page(board)))
     return sorted(written)

@@ -89,7 +89,10 @@ def main(args: argparse.Namespace) -> int:
     if args.leaderboard_command == "regenerate":
         return _regenerate(args)
     if args.add or args.registry is not None:
-        added, refusals = add_runs(args.add, args.board, args.registry)
+        from metabnn.fingerprint import code_fingerprint
+
+        added, refusals = add_runs(args.add, args.board, args.registry,
+                                   against=code_fingerprint())
         for line in refusals:
             print(f"not added: {line}", file=sys.stderr)
         print(f"added {len(added)} results files to {args.board / 'results'}"

@@ -20,7 +20,7 @@ from metabnn.leaderboard.schema import MIN_SEEDS, Row, Stat, fmt_hyperparameters
 from metabnn.leaderboard.svg import forgetting_svg, summary_svg
 
 if TYPE_CHECKING:
-    from metabnn.leaderboard.build import Board, Table
+    from metabnn.leaderboard.build import Board, Coverage, Table
 
 __all__ = ["html_page", "summary_figure", "COLUMNS"]
 
@@ -179,11 +179,12 @@ def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str) ->
     return out
 
 
-def _missing(points: tuple[str, ...]) -> str:
-    if not points:
+def _missing(c: Coverage) -> str:
+    if not c.missing:
         return "—"
-    items = "".join(f"<li>{_e(p)}</li>" for p in points)
-    return f"<details><summary>{len(points)} runs</summary><ul>{items}</ul></details>"
+    items = "".join(f"<li>{_e(p)}</li>" for p in c.missing)
+    return (f"<details><summary>{c.planned - c.recorded} runs of {len(c.missing)} "
+            f"configurations</summary><ul>{items}</ul></details>")
 
 
 def _select(name: str, label: str, values: list[str]) -> str:
@@ -214,13 +215,13 @@ def html_page(board: Board) -> str:
                      "</thead><tbody>")
         parts += [f'<tr><td><a href="#{_e(tid)}">{_e(tid)}</a></td><td><code>{_e(c.sweep)}'
                   f"</code></td><td>{c.planned}</td><td>{c.recorded}</td><td>"
-                  f"{_missing(c.missing)}</td></tr>" for tid, c in per_table]
+                  f"{_missing(c)}</td></tr>" for tid, c in per_table]
         parts.append("</tbody></table>")
     elif board.coverage:
         parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>sweep</th><th>planned '
                      "runs</th><th>recorded</th><th>not recorded</th></tr></thead><tbody>")
         parts += [f"<tr><td><code>{_e(c.sweep)}</code></td><td>{c.planned}</td><td>"
-                  f"{c.recorded}</td><td>{_missing(c.missing)}</td></tr>"
+                  f"{c.recorded}</td><td>{_missing(c)}</td></tr>"
                   for c in board.coverage]
         parts.append("</tbody></table>")
     parts.append('<div class="filters">'
@@ -235,8 +236,11 @@ def html_page(board: Board) -> str:
         if t.protocol is not None:
             seeds = f"; seeds {', '.join(map(str, t.seeds_planned))}" if t.seeds_planned else ""
             parts.append(f"<p>Protocol: {_e(describe(t.protocol))}{_e(seeds)}.</p>")
+        if t.note:
+            parts.append(f"<p>{_e(t.note)}</p>")
         if not t.rows:
-            parts.append("<p>No run recorded yet.</p></section>")
+            parts.append(f"<p>{'No run recorded yet.' if t.coverage else 'No run planned.'}"
+                         "</p></section>")
             continue
         top = t.rows[0]
         stream, scenario = top.stream, top.scenario

@@ -72,8 +72,8 @@ def describe(protocol: dict[str, Any]) -> str:
     if g("stream.chunks"):
         stream.append(f"{g('stream.chunks')} chunks")
     train, test = g("stream.train_per_task"), g("stream.test_per_task")
-    stream.append(f"{train if train else 'all'} training / {test if test else 'all'} test "
-                  "images per task")
+    stream.append(f"{f'{train:,}' if train else 'all'} training / "
+                  f"{f'{test:,}' if test else 'all'} test images per task")
     if g("stream.ood"):
         stream.append(f"out-of-distribution set {g('stream.ood')}")
     params = {k[len("stream.params."):]: v for k, v in protocol.items()

@@ -94,8 +94,10 @@ def readme_text(board: Board) -> str:
         if t.protocol is not None:
             seeds = f"; seeds {', '.join(map(str, t.seeds_planned))}" if t.seeds_planned else ""
             out += [f"Protocol: {describe(t.protocol)}{seeds}.", ""]
+        if t.note:
+            out += [t.note, ""]
         if not t.rows:
-            out += ["No run recorded yet.", ""]
+            out += ["No run recorded yet." if t.coverage else "No run planned.", ""]
             continue
         out += [f"CSV: [`{t.id}.csv`]({t.id}.csv)", ""]
         if t.coverage:

@@ -34,14 +34,32 @@ def _sweeps(folder: Path) -> list[tuple[str, Path]]:
     return [(s.id, path) for s in specs for path in s.sweeps]
 
 
+def _estimate(run: Any, recorded: list[dict[str, Any]]) -> float | None:
+    """Run time of a planned run, from the recorded runs most like it: the same config but the
+    seed (median), else the same strategy and model on the board, else the board's median."""
+    from metabnn.config import to_dict
+    from metabnn.leaderboard.schema import group_key
+
+    config = to_dict(run.config)
+    for alike in (lambda r: group_key(r["config"]) == group_key(config),
+                  lambda r: (r["config"]["strategy"], r["config"]["model"]["name"]) == (
+                      config["strategy"], config["model"]["name"]),
+                  lambda r: True):
+        times = [r["wall_time_s"] for r in recorded if alike(r)]
+        if times:
+            return statistics.median(times)
+    return None
+
+
 def plan(folder: str | Path, out: str | Path, device: str, workers: int
          ) -> list[dict[str, Any]]:
     """Per sweep: board, sweep name, planned, done by this code, left, and the estimated run
-    time of the left runs in seconds (``None``: no recorded run of the sweep to estimate from)."""
+    time of the left runs in seconds (``None``: the board has no recorded run to estimate
+    from; :func:`_estimate`)."""
     from metabnn.leaderboard.build import load_board
     from metabnn.runner import validate
     from metabnn.runs import RunRegistry, default_registry_path
-    from metabnn.sweep import _threads, classify, expand, load_sweep, matches, planned_values
+    from metabnn.sweep import _threads, classify, expand, load_sweep
 
     folder = Path(folder)
     board = load_board(folder)
@@ -53,12 +71,14 @@ def plan(folder: str | Path, out: str | Path, device: str, workers: int
         runs = expand(spec, validate)
         state = classify(runs, db, device, threads=_threads(workers)) if db else {}
         left = [r for r in runs if state.get(r.stamp, "new") in ("new", "stale")]
-        times = [res["wall_time_s"] for r in runs for res in board.results
-                 if matches(planned_values(spec, r), res["config"])]
-        each = statistics.median(times) if times else None
+        recorded = [r for r in board.results if r["stamp"] in
+                    {row_stamp for row in board.tables[bid].rows
+                     for row_stamp in row.provenance.stamps}] if bid in board.tables else []
+        each = [_estimate(r, recorded) for r in left]
         rows.append({"board": bid, "sweep": spec.name, "planned": len(runs),
                      "done": len(runs) - len(left), "left": len(left),
-                     "estimate_s": None if each is None else each * len(left)})
+                     "estimate_s": None if left and None in each else sum(
+                         e for e in each if e is not None)})
     return rows
 
 
@@ -84,7 +104,9 @@ def regenerate(folder: str | Path, out: str | Path, *, workers: int, data_root: 
             f"{summary['ran']} ran ({summary['failed']} failed), {summary['skipped']} skipped "
             "as done by this code")
         failed += summary["failed"]
-    added, refused = add_runs([], folder, default_registry_path(out))
+    from metabnn.fingerprint import code_fingerprint
+
+    added, refused = add_runs([], folder, default_registry_path(out), against=code_fingerprint())
     log(f"added {len(added)} results files to {folder / 'results'}")
     for path in build(folder):
         log(f"wrote {path}")
