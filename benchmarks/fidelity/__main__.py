@@ -183,7 +183,8 @@ def _page(page: Path, sources: list[Path]) -> int:
         return 2
     page.parent.mkdir(parents=True, exist_ok=True)
     independent = sorted(bodies["independent"], key=lambda b: b.get("sign_zero") == "zero")
-    page.write_text(fidelity_page(independent, bodies.get("paired", [])))
+    paired = sorted(bodies.get("paired", []), key=lambda b: b.get("sign_zero") == "zero")
+    page.write_text(fidelity_page(independent, paired))
     print(f"wrote {page}")
     return 0
 
