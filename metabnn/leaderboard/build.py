@@ -14,7 +14,7 @@ one table::
     boards:
       - id: pmnist-task                       # the CSV's name and the page's anchor
         title: Permuted MNIST, task-incremental
-        sweeps: [../examples/sweeps/leaderboard-pmnist-task-meta.yaml]
+        sweeps: [sweeps/pmnist-task.yaml]
 
 A run belongs to the board one of whose sweeps planned it; a run no sweep planned (a
 submission) to the board whose runs share its protocol; a run that fits no board is refused,
