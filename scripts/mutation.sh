@@ -16,23 +16,26 @@ repo=$PWD
 py=$repo/.venv/bin/python
 $py -m pip install -q "mutmut==3.8.1" 2>/dev/null
 export METABNN_DATA="${METABNN_DATA:-$repo/../shared/data}"
+# mutmut forks each mutant's test run from a parent that already ran torch: with more than one
+# thread the child deadlocks in the parent's OpenMP pool and every mutant "times out"
+export METABNN_TEST_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
 out=$repo/docs/mutation
 mkdir -p "$out"
 
 # group: module | test files (space-separated)
-declare -A GROUPS=(
+declare -A MUTATION_GROUPS=(
   [metrics]="metabnn/metrics.py|tests/test_metrics.py tests/test_leaderboard_check.py"
   [optim]="metabnn/optim.py|tests/test_optim.py"
   [check]="metabnn/leaderboard/check.py|tests/test_leaderboard_check.py"
-  [registry]="metabnn/runs.py|tests/test_runs_db.py tests/test_registry_concurrency.py"
-  [checkpoint]="metabnn/checkpoint.py|tests/test_checkpoint.py"
-  [resume]="metabnn/resume.py|tests/test_resume.py tests/test_checkpoint.py"
+  [registry]="metabnn/runs.py|tests/test_runs_db.py tests/test_registry_concurrency.py tests/test_damaged_files.py"
+  [checkpoint]="metabnn/checkpoint.py|tests/test_checkpoint.py tests/test_damaged_files.py"
+  [resume]="metabnn/resume.py|tests/test_resume.py tests/test_checkpoint.py tests/test_damaged_files.py"
 )
 order=(metrics optim check registry checkpoint resume)
 [ $# -gt 0 ] && order=("$@")
 
 for group in "${order[@]}"; do
-  IFS='|' read -r module tests <<< "${GROUPS[$group]}"
+  IFS='|' read -r module tests <<< "${MUTATION_GROUPS[$group]}"
   scratch=$(mktemp -d)
   git ls-files -z | xargs -0 -I{} cp --parents -P {} "$scratch" 2>/dev/null || true
   cp -P --parents $(git ls-files --others --exclude-standard) "$scratch" 2>/dev/null || true
@@ -57,6 +60,7 @@ PY
   {
     echo "# $group: $module against $tests"
     echo "killed $killed, survived $survived, other $other ($(( $(date +%s) - start )) s)"
+    grep -v ": killed\|: survived" results.txt | sed 's/^/other: /' || true
     for m in $(grep ": survived" results.txt | awk -F: '{print $1}'); do
       echo; echo "## $m"; "$repo/.venv/bin/mutmut" show "$m" 2>&1 | grep "^[-+] " || true
     done

@@ -12,6 +12,7 @@ from leaderboard_fixtures import META, fake_results, write
 from metabnn.cli import main
 from metabnn.config import RunConfig, from_dict
 from metabnn.leaderboard import CheckError, check_file, check_results
+from metabnn.leaderboard.check import same_code
 from metabnn.runner import run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -187,3 +188,132 @@ def test_a_file_of_an_older_schema_is_named_as_such_not_as_tampered():
                        "the run with this code"], reasons
     r["config"]["model"]["sign_zero"] = "zero"  # present but not what the stamp says: forged
     assert any(x.startswith("stamp: ") for x in check_results(r))
+
+
+# Each case: a damage and the exact reasons the check gives, so a changed message, a loosened
+# bound or a skipped check fails here (these were found by the mutation run, docs/mutation/).
+def _set(path: str, value):
+    def damage(r):
+        *parents, last = path.split(".")
+        node = r
+        for key in parents:
+            node = node[key]
+        node[last] = value
+    damage.__name__ = f"{path}={value!r}"
+    return damage
+
+
+def _curve(index: int, **fields):
+    def damage(r):
+        r["curves"][index].update(fields)
+    damage.__name__ = f"curves[{index}]<-{fields}"
+    return damage
+
+
+_MALFORMED_CURVES = ("curves: expected a list of {experience, epoch, accuracy: one number in "
+                     "[0, 1] per task}")
+EXACT = [
+    (_set("accuracy_matrix", []), ["accuracy_matrix: must be a non-empty list of non-empty lists"]),
+    (_set("accuracy_matrix", ["ab", "cd"]),
+     ["accuracy_matrix: must be a non-empty list of non-empty lists"]),
+    (_set("accuracy_matrix", [[], []]),
+     ["accuracy_matrix: must be a non-empty list of non-empty lists"]),
+    (_set("accuracy_matrix", [["0.9", 0.1], [0.9, 0.9]]),
+     ["accuracy_matrix: entries must be numbers"]),
+    (_set("accuracy_matrix", [[1.5, 0.1], [0.9, 0.9]]),
+     ["accuracy_matrix: accuracies must lie in [0, 1]"]),
+    (_curve(0, epoch="0"), [_MALFORMED_CURVES]),
+    (_curve(0, experience="0"), [_MALFORMED_CURVES]),
+    (_curve(0, accuracy=[0.95]), [_MALFORMED_CURVES]),
+    (_curve(0, accuracy=[0.95, "0.1"]), [_MALFORMED_CURVES]),
+    (_curve(0, accuracy=[1.5, 0.1]), [_MALFORMED_CURVES]),
+    (_curve(1, accuracy=[0.9, 0.8]),
+     ["curves: the last epoch's accuracies are not the accuracy matrix's last row"]),
+    (_set("stamp", 5), ["stamp: expected a string, got int"]),
+    (_set("config", []), ["config: expected an object, got list"]),
+    (_set("boundaries", "yes"), ["boundaries: expected a boolean, got str"]),
+    (_set("curves", {}), ["curves: expected a list, got dict"]),
+    (_set("wall_time_s", "1.5"), ["wall_time_s: expected an integer or a number, got str"]),
+    (_set("wall_time_s", -1.0), ["wall_time_s: -1.0 must be a number >= 0"]),
+    (_set("versions.torch", 2), ["versions.torch: missing"]),
+    (_set("git_commit", "0123456789abcdef0123456789abcdef01234567-dirty"),
+     ["git_commit: 0123456789ab-dirty: made from uncommitted code that no commit can "
+      "regenerate (commit, then rerun)"]),
+    (_set("hardware", {"energy_total_pj": {"train": -1.0}}),
+     ["hardware.energy_total_pj: must map phases to energies >= 0"]),
+]
+
+
+@pytest.mark.parametrize("damage,reasons", EXACT, ids=[d.__name__ for d, _ in EXACT])
+def test_each_damage_gets_exactly_its_reasons(damage, reasons, honest):
+    damage(honest)
+    assert check_results(honest) == reasons
+
+
+def test_a_broken_config_is_one_reason_not_a_crash(honest):
+    honest["config"] = {"strategy": "meta", "no_such_field": 1}
+    reasons = check_results(honest)
+    assert len(reasons) == 1 and reasons[0].startswith("config: "), reasons
+
+
+def test_bounds_are_inclusive(honest):
+    """Accuracies of exactly 0 and 1 and a wall time of 0 are legal; a metric off by exactly
+    TOLERANCE is accepted (the bound is |difference| > TOLERANCE)."""
+    from metabnn.leaderboard.check import TOLERANCE
+
+    edge = fake_results("meta", 0, [[1.0, 0.0], [1.0, 1.0]], meta=1.35)
+    assert edge["metrics"]["backward_transfer"] == 0.0
+    edge["metrics"]["backward_transfer"] = TOLERANCE
+    edge["wall_time_s"] = 0
+    assert check_results(edge) == []
+    edge["metrics"]["backward_transfer"] = 2 * TOLERANCE
+    assert [r.split(":")[0] for r in check_results(edge)] == ["metrics.backward_transfer"]
+
+
+def test_a_joint_run_is_checked_as_one_row():
+    joint = fake_results("joint", 0, [[0.92, 0.94]])
+    assert check_results(joint) == []
+    joint["metrics"]["average_accuracy"] = 0.5
+    assert check_results(joint) == [
+        "metrics.average_accuracy: reported 0.5 but the accuracy matrix gives 0.9299999999999999"]
+
+
+def test_two_missing_fields_are_both_named():
+    r = fake_results("meta", 0, META[0], meta=1.35)
+    del r["config"]["model"]["sign_zero"]
+    del r["config"]["optim"]["meta"]
+    assert check_results(r) == ["config: written by an older metabnn (it lacks model.sign_zero, "
+                                "optim.meta): rerun the run with this code"]
+
+
+def test_same_code_names_each_difference():
+    from leaderboard_fixtures import fake_fingerprint
+
+    a = fake_fingerprint()
+    b = {**fake_fingerprint(sources="f" * 16), "torch": "2.1", "numpy": "1.0"}
+    assert same_code(a, a) is None
+    assert same_code(a, b) == "sources, torch 2.0 vs 2.1, numpy 2.0 vs 1.0"
+
+
+def test_check_file_messages(honest, tmp_path):
+    """A symlink inside its folder is read; a JSON list, a non-JSON file and two reasons get
+    their whole message."""
+    real = write(tmp_path, honest)
+    link = tmp_path / "link.json"
+    link.symlink_to(real.name)
+    assert check_file(link)["stamp"] == honest["stamp"]
+    listed = tmp_path / "list.json"
+    listed.write_text("[1, 2]")
+    with pytest.raises(CheckError) as err:
+        check_file(listed)
+    assert str(err.value) == f"{listed}: not a JSON object"
+    text = tmp_path / "text.json"
+    text.write_text("hello")
+    with pytest.raises(CheckError) as err:
+        check_file(text)
+    assert str(err.value).startswith(f"{text}: not UTF-8 JSON (")
+    assert str(err.value).endswith("): submit the results.json a run wrote, unchanged")
+    two = write(tmp_path / "two", {**honest, "seed": 7, "device": ""})
+    with pytest.raises(CheckError) as err:
+        check_file(two)
+    assert str(err.value) == f"{two}: seed: 7 but config.seed is 0; device: empty"

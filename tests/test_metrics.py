@@ -60,3 +60,20 @@ def test_summary_and_other_shapes_have_exactly_their_keys():
         stream_summary([[0.5, 0.6]])
     with pytest.raises(ValueError, match="1 x T"):
         joint_summary([[0.5], [0.6]])
+
+
+def test_one_chunk_and_one_task_are_legal_and_empty_shapes_are_refused():
+    """Smallest legal shapes (a 1 x 1 stream, a 1 x 1 joint run) and the empty ones (0 x 1,
+    1 x 0), which get the shape error rather than an IndexError."""
+    import numpy as np
+
+    from metabnn.metrics import joint_summary, stream_summary
+
+    assert stream_summary([[0.4]])["best_chunk"] == 0
+    assert joint_summary([[0.4]])["average_accuracy"] == 0.4
+    with pytest.raises(ValueError, match="k x 1"):
+        stream_summary(np.zeros((0, 1)))
+    with pytest.raises(ValueError):
+        joint_summary([[]])
+    assert joint_summary([[0.8, 0.6]])["forgetting_definition"] == (
+        "undefined: joint training has a single training phase")

@@ -209,3 +209,115 @@ def test_multi_tensor_is_the_default_on_cuda_only_and_excludes_fused():
         MetaplasticAdam([torch.nn.Parameter(torch.zeros(2))], foreach=True, fused=True)
     if torch.cuda.is_available():
         assert MetaplasticAdam([torch.nn.Parameter(torch.zeros(2, device="cuda"))])._use_foreach()
+
+
+# The tests below were added for survivors of the mutation run (scripts/mutation.sh).
+
+
+def test_defaults_are_the_papers_protocol_and_reach_groups_without_their_own():
+    w = torch.nn.Parameter(torch.zeros(2))
+    assert MetaplasticAdam([w]).defaults == {
+        "lr": 0.005, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 1e-7, "meta": 0.0,
+        "eps_placement": BEFORE}
+    opt = MetaplasticAdam([{"params": [w]}], meta=1.35)
+    assert opt.param_groups[0]["meta"] == 1.35
+
+
+@pytest.mark.parametrize("kwargs", [
+    {"lr": 0.0}, {"betas": (0.0, 0.0)}, {"betas": (0.999999, 0.999999)}, {"meta": 0.0}])
+def test_boundary_hyperparameters_are_accepted(kwargs):
+    MetaplasticAdam([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"lr": -1e-12}, "lr must be >= 0, got -1e-12"),
+    ({"betas": (1.0, 0.999)}, r"betas must lie in \[0, 1\), got \(1.0, 0.999\)"),
+    ({"betas": (1.5, 0.999)}, "betas must lie"),
+    ({"betas": (-0.1, 0.999)}, "betas must lie"),
+    ({"betas": (0.9, 1.0)}, "betas must lie"),
+    ({"betas": (0.9, 1.5)}, "betas must lie"),
+    ({"betas": (0.9, -0.1)}, "betas must lie"),
+    ({"eps_placement": "x"}, "^eps_placement must be one of before-bias-correction, "
+                             "after-bias-correction, got 'x'$"),
+    ({"foreach": True, "fused": True},
+     "^foreach and fused are two implementations of one step: pick one$"),
+])
+def test_out_of_range_hyperparameters_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        MetaplasticAdam([torch.nn.Parameter(torch.zeros(1))], **kwargs)
+
+
+@pytest.mark.parametrize("flag,used,unused", [
+    ({"foreach": True}, "_step_foreach", "_update"),
+    ({"fused": True}, "_update_fused", "_update"),
+    ({"foreach": False}, "_update", "_step_foreach"),
+])
+def test_each_flag_takes_its_implementation(flag, used, unused, monkeypatch):
+    """The implementations give equal results, so only the path taken shows the flag works."""
+    w = torch.nn.Parameter(torch.ones(3))
+    opt = MetaplasticAdam([w], **flag)
+    calls = []
+    real = getattr(opt, used)
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        if used != "_update_fused":  # compiling the kernel takes seconds; the path is the test
+            real(*args, **kwargs)
+
+    monkeypatch.setattr(opt, used, spy)
+    monkeypatch.setattr(opt, unused, lambda *a, **k: pytest.fail(f"{unused} was called"))
+    w.grad = torch.ones(3)
+    opt.step()
+    assert calls == [1]
+
+
+@pytest.mark.parametrize("foreach", [False, True])
+def test_weight_decay_of_one_is_torch_adams_l2(foreach):
+    """weight_decay adds wd * W to the gradient (torch.optim.Adam's L2), for any value."""
+    g = torch.Generator().manual_seed(5)
+    w = torch.nn.Parameter(torch.randn(50, generator=g))
+    twin = torch.nn.Parameter(w.detach().clone())
+    ours = MetaplasticAdam([w], lr=0.01, weight_decay=1.0, eps_placement=AFTER, foreach=foreach)
+    ref = torch.optim.Adam([twin], lr=0.01, weight_decay=1.0, foreach=False)
+    for _ in range(5):
+        grad = torch.randn(50, generator=g)
+        for p, opt in ((w, ours), (twin, ref)):
+            p.grad = grad.clone()
+            opt.step()
+    assert torch.allclose(w, twin, atol=1e-7, rtol=0)
+
+
+def test_scratch_buffers_are_reused_and_follow_a_new_shape():
+    w = torch.nn.Parameter(torch.ones(4))
+    opt = MetaplasticAdam([w], foreach=False)
+    first = opt._scratch(w)
+    assert opt._scratch(w) is first
+    w.data = torch.ones(2, 3)
+    assert [b.shape for b in opt._scratch(w)] == [torch.Size([2, 3])] * 2
+
+
+def test_layers_without_weights_are_never_consolidated():
+    net = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    groups = metaplastic_param_groups(net, 1.0, is_hidden=lambda m: not isinstance(
+        m, nn.Sequential))
+    assert [(g["name"], g["meta"]) for g in groups] == [("0", 1.0), ("other", 0.0)]
+
+
+def test_fused_kernel_is_compiled_once_and_keeps_float64_scalars(monkeypatch):
+    """From an empty cache, the compiled step is built on first use and reused; the step's
+    scalars travel in the parameter's dtype (float64 here, checked to 1e-12)."""
+    import metabnn.optim as optim
+
+    monkeypatch.setattr(optim, "_COMPILED", [])
+    g = torch.Generator().manual_seed(6)
+    w = torch.nn.Parameter(torch.randn(30, generator=g, dtype=torch.float64))
+    twin = torch.nn.Parameter(w.detach().clone())
+    fused = MetaplasticAdam([{"params": [w], "meta": 1.35}], lr=0.01, fused=True)
+    ref = MetaplasticAdam([{"params": [twin], "meta": 1.35}], lr=0.01)
+    for _ in range(3):
+        grad = torch.randn(30, generator=g, dtype=torch.float64)
+        for p, opt in ((w, fused), (twin, ref)):
+            p.grad = grad.clone()
+            opt.step()
+    assert len(optim._COMPILED) == 1
+    assert torch.allclose(w, twin, atol=1e-12, rtol=0)

@@ -6,6 +6,7 @@ import multiprocessing
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
@@ -149,3 +150,151 @@ def test_cli_runs_list_and_show(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "status: failed" in out and "error:\nRuntimeError: out of memory" in out
     assert main(["runs", "--out", str(tmp_path / "none")]) == 2
+
+
+# The tests below were added for survivors of the mutation run (scripts/mutation.sh).
+
+
+def test_the_text_table_golden():
+    """Every column, truncation at 10 / 12 characters, the stream-learning accuracy, blanks."""
+    rows = [
+        {"stamp": "cccc00000001", "status": "done", "strategy": "meta", "stream": "pmnist",
+         "config": {"optim": {"meta": 1.35}}, "seed": 0, "metrics": {"average_accuracy": 0.5},
+         "wall_time_s": 91.6, "finished_at": "2026-12-02T10:00:00+00:00",
+         "fingerprint": "bd8e366710c0", "sweep": "s1"},
+        {"stamp": "dddd00000001", "status": "failed", "strategy": "random-consolidation",
+         "stream": "stream-fmnist-long", "config": {}, "seed": None,
+         "metrics": {"final_accuracy": 0.25}, "wall_time_s": None, "finished_at": None,
+         "fingerprint": None, "sweep": None},
+    ]
+    head = ("stamp         status   strategy    stream            m  seed  accuracy    wall  "
+            "finished (UTC)       code          sweep")
+    assert format_runs(rows).split("\n") == [
+        head, "-" * len(head),
+        "cccc00000001  done     meta        pmnist         1.35     0    50.00%     92s  "
+        "2026-12-02T10:00:00  bd8e366710c0  s1",
+        "dddd00000001  failed   random-con  stream-fmnis                 25.00%        "
+        "                                     ",
+    ]
+
+
+def test_one_run_in_full_golden():
+    from metabnn.runs import format_run
+
+    row = {"stamp": "cccc", "seed": None,
+           "config": {"optim": {}, "model": {"name": "bnn", "hidden": [4, 4]}},
+           "error": "  RuntimeError: boom\n  at line 3\n\n", "metrics": {}}
+    assert format_run(row) == (
+        'stamp: cccc\nseed: \nconfig.model.hidden: [4, 4]\nconfig.model.name: "bnn"\n'
+        "config.optim: {}\nerror:\n  RuntimeError: boom\n  at line 3\nmetrics: {}")
+
+
+def test_registry_path_from_the_environment(monkeypatch, tmp_path):
+    from metabnn.runs import default_registry_path
+
+    monkeypatch.delenv("METABNN_REGISTRY", raising=False)
+    assert default_registry_path() == Path("runs/registry.sqlite")
+    assert default_registry_path(tmp_path) == tmp_path / "registry.sqlite"
+    monkeypatch.setenv("METABNN_REGISTRY", str(tmp_path / "elsewhere.sqlite"))
+    assert default_registry_path(tmp_path) == tmp_path / "elsewhere.sqlite"
+
+
+def test_times_are_utc_and_a_new_registry_has_its_schema_version(tmp_path):
+    from metabnn.runs import SCHEMA_VERSION, _now
+
+    assert _now().endswith("+00:00")
+    db = RunRegistry(tmp_path / "new" / "deeper" / "r.sqlite")  # folders created
+    with sqlite3.connect(db.path) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_runs_table_without_metabnns_columns_is_refused(tmp_path):
+    from metabnn.files import DamagedFileError
+
+    path = tmp_path / "other.sqlite"
+    with sqlite3.connect(path) as con:
+        con.execute("CREATE TABLE runs (id INTEGER)")
+    with pytest.raises(DamagedFileError, match="its runs table lacks config, stamp, status"):
+        RunRegistry(path)
+
+
+def test_the_owner_of_a_claim_is_read_right(monkeypatch):
+    """host:pid with colons in the host; a pid that is not a number; another host's heartbeat;
+    a live local process is probed with signal 0 and left running."""
+    import socket
+    import subprocess
+
+    from metabnn.runs import _alive
+
+    now = time.time()
+    assert _alive("node:a:b:123", now, 60.0)  # another host, fresh heartbeat
+    assert not _alive("node:a:b:123", now - 120, 60.0)
+    assert not _alive("node:abc", now, 60.0)
+    assert not _alive(None, now, 60.0)
+    sleeper = subprocess.Popen(["sleep", "30"])
+    try:
+        assert _alive(f"{socket.gethostname()}:{sleeper.pid}", None, 60.0)
+        time.sleep(0.1)
+        assert sleeper.poll() is None  # signal 0 only asks
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert not _alive(f"{socket.gethostname()}:{sleeper.pid}", None, 60.0)
+
+
+def test_a_claim_held_by_a_live_other_host_is_refused_and_sweeps_are_kept(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    assert db.claim("eeee00000001", {"strategy": "meta"}, sweep="grid-a") == (True, None)
+    assert db.get("eeee00000001")["sweep"] == "grid-a"
+    with sqlite3.connect(db.path) as con:  # another host has it, heartbeat fresh
+        con.execute("UPDATE runs SET owner='far-node:42', heartbeat_at=? WHERE stamp=?",
+                    (time.time(), "eeee00000001"))
+    assert db.claim("eeee00000001", {"strategy": "meta"}) == (False, "running")
+    with sqlite3.connect(db.path) as con:  # ... and its heartbeat stopped two hours ago
+        con.execute("UPDATE runs SET heartbeat_at=? WHERE stamp=?",
+                    (time.time() - 7200, "eeee00000001"))
+    assert db.claim("eeee00000001", {"strategy": "meta"}) == (True, "running")
+    db.start("eeee00000002", {"strategy": "meta"}, sweep="grid-b")
+    assert db.get("eeee00000002")["sweep"] == "grid-b"
+
+
+def test_finish_records_the_provenance_columns(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    db.start("ffff00000001", {"strategy": "meta"})
+    db.finish("ffff00000001", {**RESULTS, "fingerprint": {"id": "bd8e366710c0"}})
+    row = db.get("ffff00000001")
+    assert (row["git_commit"], row["wall_time_s"], row["fingerprint"]) == (
+        "abc", 1.5, "bd8e366710c0")
+    assert db.is_current("ffff00000001", "bd8e366710c0")
+
+
+def test_wildcards_in_a_prefix_match_nothing_and_filters_combine(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    for i, (strategy, seed) in enumerate([("meta", 0), ("meta", 1), ("naive", 1)]):
+        db.start(f"abcd0000000{i}", {"strategy": strategy, "seed": seed})
+    # a stamp prefix is literal: SQL's wildcards are dropped, not obeyed
+    assert db.get("abcd%1") is None
+    assert db.get("abcd0000000_2")["stamp"] == db.get("abcd0000000%2")["stamp"] == "abcd00000002"
+    assert [r["stamp"] for r in db.list(seed=1)] == ["abcd00000001", "abcd00000002"]
+    assert [r["stamp"] for r in db.list(strategy="meta", seed=1)] == ["abcd00000001"]
+
+
+def test_retry_waits_out_a_busy_database_then_gives_up(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite", timeout_s=0.3)
+    attempts = []
+
+    def locked_twice():
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise sqlite3.OperationalError("database is locked")
+        return "ok"
+
+    assert db._retry(locked_twice) == "ok" and len(attempts) == 3
+
+    def always_locked():
+        raise sqlite3.OperationalError("database is locked")
+
+    t0 = time.monotonic()
+    with pytest.raises(sqlite3.OperationalError):
+        db._retry(always_locked)
+    assert 0.3 <= time.monotonic() - t0 < 2.0
