@@ -29,7 +29,7 @@ declare -A MUTATION_GROUPS=(
   [check]="metabnn/leaderboard/check.py|tests/test_leaderboard_check.py"
   [registry]="metabnn/runs.py|tests/test_runs_db.py tests/test_registry_concurrency.py tests/test_damaged_files.py"
   [checkpoint]="metabnn/checkpoint.py|tests/test_checkpoint.py tests/test_damaged_files.py"
-  [resume]="metabnn/resume.py|tests/test_resume.py tests/test_checkpoint.py tests/test_damaged_files.py"
+  [resume]="metabnn/resume.py|tests/test_resume_parts.py tests/test_resume.py tests/test_checkpoint.py tests/test_damaged_files.py"
 )
 order=(metrics optim check registry checkpoint resume)
 [ $# -gt 0 ] && order=("$@")
