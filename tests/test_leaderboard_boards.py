@@ -75,9 +75,12 @@ def test_runs_go_to_the_board_that_planned_them_and_the_protocol_is_stated(tmp_p
     assert "stream.scenario" in task.protocol and "optim.meta" not in task.protocol
     # 3 strategies x 3 seeds planned per board; recorded: 3 + 2 + 1 on task, 1 on domain
     assert [(c.planned, c.recorded) for c in b.coverage] == [(9, 6), (9, 1)]
+    # run time: the recorded runs' wall times (1.5 s each in the fixture), each run once
+    assert [c.run_time_s for c in b.coverage] == [9.0, 1.5]
     assert task.seeds_planned == (0, 1, 2)
     build(folder)
     readme = (folder / "README.md").read_text()
+    assert "| `task` | 9 | 6 | 0.1 min |" in readme and "| `domain` | 9 | 1 | 0.0 min |" in readme
     assert (f"Protocol: {describe(task.protocol)}; seeds 0, 1, 2." in readme
             and "pmnist, 2 tasks, task-incremental" in readme
             and "hidden layers 64x64; 1 epochs per task, batch 100" in readme)

@@ -60,6 +60,9 @@ class Coverage:
     recorded: int
     missing: tuple[str, ...]
     """the planned grid points with no recorded run, as ``key=value ... seed=s``"""
+    run_time_s: float = 0.0
+    """the sum of the recorded planned runs' wall times (each run once; with one thread per
+    run, the CPU time the sweep took so far)"""
 
 
 @dataclass(frozen=True)
@@ -116,15 +119,19 @@ def _coverage(sweep_file: Path, results: list[dict[str, Any]]) -> Coverage:
 
     spec, planned = _expanded(sweep_file)
     missing: dict[str, list[str]] = {}
+    run_time = 0.0
     for p in planned:
         want = planned_values(spec, p)
-        if not any(matches(want, r["config"]) for r in results):
+        found = next((r for r in results if matches(want, r["config"])), None)
+        if found is None:
             point = " ".join(f"{k}={v}" for k, v in p.point.items() if k != "seed")
             missing.setdefault(point, []).append(str(p.point.get("seed")))
+        else:
+            run_time += float(found.get("wall_time_s") or 0.0)
     n_missing = sum(len(seeds) for seeds in missing.values())
     return Coverage(spec.name, len(planned), len(planned) - n_missing,
                     tuple(f"{point} (seed{'s' if len(seeds) > 1 else ''} {', '.join(seeds)})"
-                          for point, seeds in missing.items()))
+                          for point, seeds in missing.items()), run_time)
 
 
 def _mixed_code(tables: dict[str, list[dict[str, Any]]]) -> list[str]:

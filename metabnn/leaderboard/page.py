@@ -16,7 +16,14 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from metabnn.leaderboard.protocol import describe
-from metabnn.leaderboard.schema import MIN_SEEDS, Row, Stat, fmt_hyperparameters, fmt_stat
+from metabnn.leaderboard.schema import (
+    MIN_SEEDS,
+    Row,
+    Stat,
+    fmt_hyperparameters,
+    fmt_run_time,
+    fmt_stat,
+)
 from metabnn.leaderboard.svg import forgetting_svg, summary_svg
 
 if TYPE_CHECKING:
@@ -211,17 +218,20 @@ def html_page(board: Board) -> str:
     per_table = [(t.id, c) for t in board.tables.values() for c in t.coverage]
     if per_table:
         parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>board</th><th>sweep'
-                     "</th><th>planned runs</th><th>recorded</th><th>not recorded</th></tr>"
-                     "</thead><tbody>")
+                     "</th><th>planned runs</th><th>recorded</th><th>run time (CPU)</th><th>"
+                     "not recorded</th></tr></thead><tbody>")
         parts += [f'<tr><td><a href="#{_e(tid)}">{_e(tid)}</a></td><td><code>{_e(c.sweep)}'
                   f"</code></td><td>{c.planned}</td><td>{c.recorded}</td><td>"
-                  f"{_missing(c)}</td></tr>" for tid, c in per_table]
+                  f"{fmt_run_time(c.recorded, c.run_time_s)}</td><td>{_missing(c)}</td></tr>"
+                  for tid, c in per_table]
         parts.append("</tbody></table>")
     elif board.coverage:
         parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>sweep</th><th>planned '
-                     "runs</th><th>recorded</th><th>not recorded</th></tr></thead><tbody>")
+                     "runs</th><th>recorded</th><th>run time (CPU)</th><th>not recorded</th>"
+                     "</tr></thead><tbody>")
         parts += [f"<tr><td><code>{_e(c.sweep)}</code></td><td>{c.planned}</td><td>"
-                  f"{c.recorded}</td><td>{_missing(c)}</td></tr>"
+                  f"{c.recorded}</td><td>{fmt_run_time(c.recorded, c.run_time_s)}</td><td>"
+                  f"{_missing(c)}</td></tr>"
                   for c in board.coverage]
         parts.append("</tbody></table>")
     parts.append('<div class="filters">'

@@ -9,6 +9,7 @@ from metabnn.leaderboard.schema import (
     MIN_SEEDS,
     Row,
     fmt_hyperparameters,
+    fmt_run_time,
     fmt_stat,
 )
 
@@ -72,20 +73,24 @@ def readme_text(board: Board) -> str:
             "forgetting curve of each row's best run).", ""]
     per_table = any(t.coverage for t in board.tables.values())
     if per_table:
-        out += ["## Scope", "", "| board | sweep | planned runs | recorded | not recorded |",
-                "|---|---|---|---|---|"]
+        out += ["## Scope", "", "Run time: the sum of the recorded runs' wall times (one thread "
+                "each), in CPU-minutes.", "",
+                "| board | sweep | planned runs | recorded | run time | not recorded |",
+                "|---|---|---|---|---|---|"]
         for t in board.tables.values():
             for c in t.coverage:
                 missing = "; ".join(c.missing) if c.missing else "—"
                 out.append(f"| [{t.id}](#{t.id}) | `{c.sweep}` | {c.planned} | {c.recorded} | "
+                           f"{fmt_run_time(c.recorded, c.run_time_s)} | "
                            f"{_cell(missing)} |")
         out.append("")
     elif board.coverage:
-        out += ["## Scope", "", "| sweep | planned runs | recorded | not recorded |",
-                "|---|---|---|---|"]
+        out += ["## Scope", "", "| sweep | planned runs | recorded | run time | not recorded |",
+                "|---|---|---|---|---|"]
         for c in board.coverage:
             missing = "; ".join(c.missing) if c.missing else "—"
-            out.append(f"| `{c.sweep}` | {c.planned} | {c.recorded} | {_cell(missing)} |")
+            out.append(f"| `{c.sweep}` | {c.planned} | {c.recorded} | "
+                       f"{fmt_run_time(c.recorded, c.run_time_s)} | {_cell(missing)} |")
         out.append("")
     definitions = sorted({r.forgetting_definition for t in board.tables.values()
                           for r in t.rows if r.forgetting is not None})

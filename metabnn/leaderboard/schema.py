@@ -27,7 +27,7 @@ from metabnn.config import seedless_stamp
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
            "make_rows", "rank_rows", "train_device_energy_pj", "device_writes", "fmt_pct",
-           "fmt_stat", "fmt_hyperparameters"]
+           "fmt_stat", "fmt_hyperparameters", "fmt_run_time"]
 
 MIN_SEEDS = 3
 """Rows with fewer seeds than this are marked as such."""
@@ -286,3 +286,9 @@ def fmt_stat(s: Stat | None, scale: str = "pct") -> str:
 def fmt_hyperparameters(row: Row) -> str:
     """``key=value`` pairs, sorted by key, separated by spaces."""
     return " ".join(f"{k}={json.dumps(v)}" for k, v in row.hyperparameters)
+
+
+def fmt_run_time(recorded: int, run_time_s: float) -> str:
+    """A sweep's recorded run time in minutes (``"12.3 min"``; ``"—"`` with nothing
+    recorded)."""
+    return f"{run_time_s / 60:.1f} min" if recorded else "—"
