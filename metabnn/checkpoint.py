@@ -100,6 +100,16 @@ def save_checkpoint(path: str | os.PathLike[str], state: dict[str, Any]) -> Path
     return path
 
 
+def _refused_because(err: pickle.UnpicklingError) -> str:
+    """The line of torch's refusal that names what was refused ("Unsupported global: GLOBAL
+    datetime.date was not an allowed global by default"), else its last line."""
+    lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()]
+    named = next((line for line in lines if "Unsupported" in line), None)
+    if named is not None:
+        return named[named.index("Unsupported"):].split(". Please")[0].rstrip(".")
+    return lines[-1] if lines else type(err).__name__
+
+
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Read a checkpoint with ``torch.load(weights_only=True)`` onto the CPU.
 
@@ -118,9 +128,8 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             warnings.filterwarnings("ignore", "Detected pickle protocol", UserWarning)
             state = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[-1] if str(err).strip() else type(err).__name__
         raise CheckpointError(f"checkpoint {path} refused: it holds an object that is not plain "
-                              f"state ({first[:200]})") from None
+                              f"state ({_refused_because(err)[:200]})") from None
     except (RuntimeError, EOFError, ValueError, OSError) as err:
         raise CheckpointError(f"checkpoint {path} is unreadable: {type(err).__name__}: "
                               f"{str(err).splitlines()[0][:200] if str(err) else ''}") from None

@@ -44,6 +44,7 @@ from metabnn.data import dataset_tensors, resolve_data_root
 from metabnn.fingerprint import code_fingerprint
 from metabnn.hardware import wanted
 from metabnn.metrics import summarize
+from metabnn.numerics import flush_subnormals
 from metabnn.results import provenance, write_json_atomic, write_results
 from metabnn.reuse import done_results, reuse
 from metabnn.runner import build_model, resolve_device, run, validate
@@ -109,6 +110,7 @@ def run_batched(
     ``auto`` (threads on CPU, batched on an accelerator). Batched runs write no checkpoints
     (``checkpoint_every`` is ignored) and cannot ``resume``.
     """
+    flush_subnormals()  # before torch starts its threads: they inherit the mode
     if resume:
         raise ConfigError("--resume cannot continue --batched-seeds runs (they write no "
                           "checkpoints); rerun them, or drop --batched-seeds")

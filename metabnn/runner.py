@@ -37,6 +37,7 @@ from metabnn.hardware import attach, resolve_cell, wanted
 from metabnn.memory import memory_footprint
 from metabnn.metrics import joint_summary, stream_summary, summarize
 from metabnn.models import MODELS, init_weights_
+from metabnn.numerics import flush_subnormals
 from metabnn.results import provenance, write_json_atomic, write_results
 from metabnn.reuse import done_results, reuse
 from metabnn.runs import RunBusyError, RunRegistry, default_registry_path
@@ -241,6 +242,7 @@ def run(
     running (its process died) or failed, unless ``force``. A stamp running in another live
     process is refused (:class:`~metabnn.runs.RunBusyError`): two invocations never run it twice.
     """
+    flush_subnormals()  # before torch starts its threads: they inherit the mode
     config = validate(config)  # the resolved config: its stamp is the run's
     run_stamp = stamp(config)
     folder = Path(out_dir) / run_stamp

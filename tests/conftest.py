@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
+from metabnn.numerics import flush_subnormals
+
+# every test runs in the runner's floating-point mode, whichever ran first (metabnn.numerics)
+flush_subnormals()
+
 REPO = Path(__file__).resolve().parents[1]
 
 
