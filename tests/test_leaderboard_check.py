@@ -317,3 +317,25 @@ def test_check_file_messages(honest, tmp_path):
     with pytest.raises(CheckError) as err:
         check_file(two)
     assert str(err.value) == f"{two}: seed: 7 but config.seed is 0; device: empty"
+
+
+def test_hardware_energies_are_checked():
+    r = fake_results("meta", 0, [[0.9, 0.2], [0.6, 0.8]], meta=1.35, scenario="domain",
+                     hardware={"name": "rram-2t2r"}, writes=1234, counts={
+                         "train": {"fc": {"writes": 1234, "synapse_reads": 5000}},
+                         "evaluation": {"fc": {"synapse_reads": 0}}})
+    assert r["hardware"]["energy_total_pj"]["evaluation"] == 0.0
+    assert check_results(r) == []  # an energy of 0 is legal
+    r["hardware"]["energy_total_pj"] = {"train": 0.5}
+    assert check_results(r) == []
+    del r["hardware"]["energy_total_pj"]
+    assert check_results(r) == []  # a backend that priced nothing
+    for bad in ([1.0], {"train": "1"}, {"train": -0.5}):
+        r["hardware"]["energy_total_pj"] = bad
+        assert check_results(r) == ["hardware.energy_total_pj: must map phases to energies >= 0"]
+
+
+def test_a_joint_run_with_a_square_matrix_is_refused_by_its_shape():
+    joint = fake_results("joint", 0, [[0.92, 0.94]])
+    joint["accuracy_matrix"] = [[0.92, 0.94], [0.92, 0.94]]
+    assert check_results(joint) == ["accuracy_matrix: shape 2 x 2, expected 1 x 2 (joint training)"]

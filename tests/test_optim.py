@@ -151,6 +151,19 @@ def test_cuda_step_matches_cpu():
     assert torch.allclose(w_cpu, w_gpu.cpu(), atol=1e-6)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_fused_cuda_step_matches_cpu():
+    """The compiled step's scalars live on the parameter's device."""
+    g = torch.Generator().manual_seed(7)
+    w_cpu = torch.nn.Parameter(torch.randn(100, generator=g))
+    grad = torch.randn(100, generator=g)
+    w_gpu = torch.nn.Parameter(w_cpu.detach().cuda())
+    for w, gr, fused in ((w_cpu, grad, False), (w_gpu, grad.cuda(), True)):
+        w.grad = gr
+        MetaplasticAdam([{"params": [w], "meta": 1.35}], fused=fused).step()
+    assert torch.allclose(w_cpu, w_gpu.cpu(), atol=1e-6)
+
+
 @pytest.mark.parametrize("placement", [BEFORE, AFTER])
 def test_fused_step_equals_reference_step(placement):
     g = torch.Generator().manual_seed(3)
