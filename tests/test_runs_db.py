@@ -221,6 +221,7 @@ def test_a_runs_table_without_metabnns_columns_is_refused(tmp_path):
 def test_the_owner_of_a_claim_is_read_right(monkeypatch):
     """host:pid with colons in the host; a pid that is not a number; another host's heartbeat;
     a live local process is probed with signal 0 and left running."""
+    import signal
     import socket
     import subprocess
 
@@ -231,7 +232,9 @@ def test_the_owner_of_a_claim_is_read_right(monkeypatch):
     assert not _alive("node:a:b:123", now - 120, 60.0)
     assert not _alive("node:abc", now, 60.0)
     assert not _alive(None, now, 60.0)
-    sleeper = subprocess.Popen(["sleep", "30"])
+    # SIGHUP restored: under nohup the sleeper would ignore any probe but signal 0's
+    sleeper = subprocess.Popen(["sleep", "30"],
+                               preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_DFL))
     try:
         assert _alive(f"{socket.gethostname()}:{sleeper.pid}", None, 60.0)
         time.sleep(0.1)
@@ -298,3 +301,69 @@ def test_retry_waits_out_a_busy_database_then_gives_up(tmp_path):
     with pytest.raises(sqlite3.OperationalError):
         db._retry(always_locked)
     assert 0.3 <= time.monotonic() - t0 < 2.0
+
+
+def test_a_running_row_without_metrics_shows_blanks():
+    row = {"stamp": "eeee00000001", "status": "running", "strategy": "meta", "stream": "pmnist",
+           "config": None, "seed": 2, "metrics": None, "wall_time_s": None, "finished_at": None,
+           "fingerprint": None, "sweep": None}
+    assert format_runs([row]).split("\n")[2] == (
+        "eeee00000001  running  meta        pmnist                  2" + " " * 55)
+
+
+def test_only_a_done_run_of_this_code_is_current(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    db.start("abab00000001", {"strategy": "meta"})
+    assert not db.is_current("abab00000001", None)  # running, no fingerprint yet
+    db.finish("abab00000001", {**RESULTS, "fingerprint": {"id": "aaa"}})
+    assert db.is_current("abab00000001", "aaa")
+    assert not db.is_current("abab00000001", "bbb")  # done by other code
+    assert not db.is_current("abab", "aaa")  # a prefix names no run
+    assert not db.is_current("cdcd00000001", None)
+
+
+def test_retry_backs_off_on_busy_and_locked_only(tmp_path, monkeypatch):
+    import metabnn.runs as runs
+
+    sleeps = []
+    monkeypatch.setattr(runs.time, "sleep", sleeps.append)
+    db = RunRegistry(tmp_path / "r.sqlite", timeout_s=60)
+    errors = ["database is busy", "database is locked"] * 4
+
+    def flaky():
+        if errors:
+            raise sqlite3.OperationalError(errors.pop())
+        return "ok"
+
+    assert db._retry(flaky) == "ok"
+    assert sleeps == [0.05, 0.1, 0.2, 0.4, 0.8, 1.0, 1.0, 1.0]
+    attempts = []
+
+    def broken():
+        attempts.append(1)
+        raise sqlite3.OperationalError("no such table: runs")
+
+    with pytest.raises(sqlite3.OperationalError, match="no such table"):
+        db._retry(broken)
+    assert attempts == [1]  # not a lock: no retry
+
+
+def test_a_claim_is_stale_after_an_hour_without_heartbeat(tmp_path):
+    db = RunRegistry(tmp_path / "r.sqlite")
+    db.claim("fafa00000001", {"strategy": "meta"})
+    with sqlite3.connect(db.path) as con:
+        con.execute("UPDATE runs SET owner='far-node:42', heartbeat_at=? WHERE stamp=?",
+                    (time.time() - 3600.5, "fafa00000001"))
+    assert db.claim("fafa00000001", {"strategy": "meta"}) == (True, "running")
+
+
+def test_a_registry_symlinked_out_of_its_folder_is_refused_by_name(tmp_path):
+    from metabnn.files import DamagedFileError
+
+    outside = tmp_path / "elsewhere" / "r.sqlite"
+    RunRegistry(outside)
+    (tmp_path / "runs").mkdir()
+    link = tmp_path / "runs" / "registry.sqlite"
+    link.symlink_to(outside)
+    with pytest.raises(DamagedFileError, match="^run registry "):
+        RunRegistry(link)
