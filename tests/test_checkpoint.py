@@ -265,8 +265,12 @@ def test_a_refused_object_is_named_by_torchs_reason(tmp_path, monkeypatch):
             raise pickle.UnpicklingError(message)
         return load
 
-    monkeypatch.setattr(torch, "load", refuse("first line\n\n" + "y" * 300 + "\n"))
+    monkeypatch.setattr(torch, "load", refuse("first\n\nsecond\n" + "y" * 300 + "\n"))
     with pytest.raises(CheckpointError, match=r"\(" + "y" * 200 + r"\)$"):
+        load_checkpoint(path)
+    monkeypatch.setattr(torch, "load", refuse("Weights only load failed.\n\tWeightsUnpickler "
+                                              "error: Unsupported opcode X.\n\nCheck ..."))
+    with pytest.raises(CheckpointError, match=r"\(Unsupported opcode X\)$"):
         load_checkpoint(path)
     monkeypatch.setattr(torch, "load", refuse(""))
     with pytest.raises(CheckpointError, match=r"\(UnpicklingError\)$"):
