@@ -333,6 +333,14 @@ def test_hardware_energies_are_checked():
     for bad in ([1.0], {"train": "1"}, {"train": -0.5}):
         r["hardware"]["energy_total_pj"] = bad
         assert check_results(r) == ["hardware.energy_total_pj: must map phases to energies >= 0"]
+    r["hardware"]["energy_total_pj"] = {"train": 0.5}
+    r["hardware"]["measured_ber"] = {"writes": 0}
+    assert check_results(r) == []  # no device write is legal
+    del r["hardware"]["measured_ber"]
+    assert check_results(r) == []
+    for bad in (-1, "x", True, 1.5):
+        r["hardware"]["measured_ber"] = {"writes": bad}
+        assert check_results(r) == ["hardware.measured_ber.writes: must be an integer >= 0"]
 
 
 def test_a_joint_run_with_a_square_matrix_is_refused_by_its_shape():

@@ -48,7 +48,8 @@ def test_what_makes_a_strategy_not_resumable():
     no_flag = _strategy()
     assert not hasattr(no_flag, "fast_loader") and not_resumable(no_flag) is None
     assert not_resumable(_strategy(fast_loader=True)) is None
-    assert "DataLoaders" in not_resumable(_strategy(fast_loader=False))
+    assert not_resumable(_strategy(fast_loader=False)) == (
+        "it uses Avalanche's DataLoaders, whose order is not captured")
     metrics = "it computes Avalanche evaluation metrics during training"
     assert not_resumable(_strategy(evaluator=types.SimpleNamespace(metrics=["acc"]))) == metrics
     assert not_resumable(_strategy(eval_every=0)) == metrics
@@ -138,6 +139,7 @@ def test_which_plugins_a_resumer_installs(tmp_path):
     s = _strategy()
     Resumer(s, tmp_path / "c.pt", epochs=2, log=logs.append)
     assert _plugin_types(s) == ["EpochCounter", "FiniteLossPlugin", "CheckpointPlugin"]
+    assert (s.plugins[-1].every, s.plugins[-1].epochs) == (1, 2)  # every epoch by default
     on_save = lambda position: None  # noqa: E731
     s = _strategy()
     Resumer(s, tmp_path / "c.pt", epochs=2, on_save=on_save)
