@@ -288,3 +288,11 @@ def test_full_scale_on_a_cpu_needs_an_explicit_device_and_says_how_long(data_roo
     assert "is the paper's protocol, meant for a GPU, and no GPU is available" in err
     assert re.search(r"about \d+\.\d h of training \(\d[\d,]* steps at \d+ ms measured here\)",
                      err) and "pass --device cpu to run it here anyway" in err
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0.0, "< 1 min"), (59.9, "< 1 min"), (60.0, "1 min"), (89.0, "1 min"), (2940.0, "49 min"),
+])
+def test_index_minutes_never_read_zero_for_a_short_recipe(seconds, shown):
+    from metabnn.reproduce.docs import _minutes
+    assert _minutes(seconds) == shown

@@ -70,6 +70,11 @@ def recorded(docs: str | Path, name: str, scale: str) -> dict[str, Any] | None:
     return summary
 
 
+def _minutes(seconds: float) -> str:
+    """Whole minutes for the index; under a minute reads "< 1 min", never "0 min"."""
+    return "< 1 min" if seconds < 60 else f"{seconds / 60:.0f} min"
+
+
 def build_docs(docs: str | Path = "docs") -> str:
     """The page's markdown."""
     from metabnn.fingerprint import source_hash
@@ -80,7 +85,7 @@ def build_docs(docs: str | Path = "docs") -> str:
         recipe = load_recipe(name)
         found = {s: recorded(docs, name, s) for s in ("quick", "full")}
         cells = [f"{verdict_counts(found[s])} ({found[s]['provenance']['runs']} runs, "
-                 f"{found[s]['provenance']['run_time_s'] / 60:.0f} min of run time"
+                 f"{_minutes(found[s]['provenance']['run_time_s'])} of run time"
                  + ("" if found[s]["provenance"].get("sources") == [current]
                     else "; older code") + ")"
                  if found[s] else "not recorded" for s in ("quick", "full")]
