@@ -293,32 +293,71 @@ def _groups(todo: list[SweepRun], batched: bool) -> list[list[SweepRun]]:
 
 
 def _run_local(todo: list[SweepRun], opts: dict[str, Any], workers: int, db: RunRegistry,
-               report: Callable[[SweepRun, dict[str, Any]], None], batched: bool = False
+               report: Callable[[SweepRun, dict[str, Any]], None], batched: bool = False,
+               log: Callable[[str], Any] = print, task: Callable[..., Any] | None = None
                ) -> None:
+    """Run ``todo`` in a pool of ``workers`` processes.
+
+    A worker killed from outside (most often by the kernel's out-of-memory killer: ``workers``
+    copies of a run did not fit in memory) breaks the whole pool, and every run it held or had
+    queued with it. Those runs go again in a new pool with one worker fewer, each run keeping
+    its thread count (part of its code fingerprint). A pool of one that breaks fails only the
+    run it was running, with the cause named, and the rest go on. ``task`` replaces the
+    per-run function (tests)."""
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor, as_completed
+    from concurrent.futures.process import BrokenProcessPool
 
     opts = {**opts, "registry": str(db.path), "threads": _threads(workers)}
     ctx = multiprocessing.get_context("spawn")  # no forked torch/OpenMP state
-    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-        futures = {}
-        for group in _groups(todo, batched):
-            if len(group) == 1:
-                futures[pool.submit(_local_task, to_dict(group[0].config), dict(opts))] = group
-            else:
-                futures[pool.submit(_local_batch, [to_dict(r.config) for r in group],
-                                    dict(opts))] = group
-        for future in as_completed(futures):
-            group = futures[future]
-            try:
-                outcome = future.result()
-            except BaseException as err:  # the worker process died (killed, out of memory...)
-                outcome = {"status": "failed", "error": f"worker died: {type(err).__name__}: {err}"}
-                for r in group:
-                    db.fail(r.stamp, outcome["error"])
-            outcomes = outcome if isinstance(outcome, list) else [outcome] * len(group)
-            for r, o in zip(group, outcomes):
-                report(r, o)
+    left = _groups(todo, batched)
+    while left:
+        broken: list[list[SweepRun]] = []
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+            futures = {}
+            for group in left:
+                if len(group) == 1:
+                    futures[pool.submit(task or _local_task, to_dict(group[0].config),
+                                        dict(opts))] = group
+                else:
+                    futures[pool.submit(task or _local_batch,
+                                        [to_dict(r.config) for r in group], dict(opts))] = group
+            for future in as_completed(futures):
+                group = futures[future]
+                try:
+                    outcome = future.result()
+                except BrokenProcessPool:
+                    broken.append(group)
+                    continue
+                except BaseException as err:
+                    outcome = {"status": "failed", "error": f"worker died: {type(err).__name__}: "
+                                                             f"{err}"}
+                    for r in group:
+                        db.fail(r.stamp, outcome["error"])
+                outcomes = outcome if isinstance(outcome, list) else [outcome] * len(group)
+                for r, o in zip(group, outcomes):
+                    report(r, o)
+        left = _in_plan_order(broken, left)
+        if left and workers > 1:
+            workers -= 1
+            log(f"a worker process was killed (out of memory? `dmesg` says): the "
+                f"{sum(map(len, left))} run(s) it took down or had queued go again with "
+                f"{workers} worker(s) at a time")
+        elif left:  # one worker runs its queue in order: the first broken group was running
+            killed, left = left[0], left[1:]
+            error = ("worker died: killed from outside while it ran alone (out of memory? "
+                     "`dmesg` says): this run does not fit in this machine's memory")
+            for r in killed:
+                db.fail(r.stamp, error)
+                report(r, {"status": "failed", "error": error})
+
+
+def _in_plan_order(broken: list[list[SweepRun]], submitted: list[list[SweepRun]]
+                   ) -> list[list[SweepRun]]:
+    """The ``broken`` groups in the order they were ``submitted`` (so runs go again in plan
+    order, whatever order the broken futures came back in)."""
+    ids = {id(g) for g in broken}
+    return [g for g in submitted if id(g) in ids]
 
 
 def _run_ray(todo: list[SweepRun], opts: dict[str, Any], workers: int, address: str | None,
@@ -458,7 +497,7 @@ def run_sweep(
 
     try:
         if todo and backend == "local":
-            _run_local(todo, opts, workers, db, report, batched=batched_seeds)
+            _run_local(todo, opts, workers, db, report, batched=batched_seeds, log=log)
         elif todo and backend == "slurm":
             from metabnn.fingerprint import code_fingerprint
             from metabnn.runner import resolve_device

@@ -160,3 +160,47 @@ def test_batched_seeds_train_a_points_seeds_as_one_model_where_the_strategy_allo
                       batched_seeds=True, log=lines.append)
     assert again["ran"] == 0 and again["skipped"] == 4
     assert "4 runs, 4 already done by this code, running 0" in lines[0]
+
+
+def _pool(tmp_path, workers: int, kill: list[str], once: bool):
+    """The local pool on 6 stand-in runs (m in {0, 1.35} x seeds 0, 1, 2; tests/pool_tasks.py)."""
+    import pool_tasks
+
+    from metabnn.sweep import _run_local
+
+    runs = expand(tiny("pool", {"optim.meta": [0.0, 1.35]}, seeds=(0, 1, 2)), validate)
+    db = RunRegistry(tmp_path / "registry.sqlite")
+    reported, lines = [], []
+    _run_local(runs, {"out_dir": str(tmp_path), "kill": kill, "once": once}, workers, db,
+               lambda r, o: reported.append((r, o)), log=lines.append, task=pool_tasks.killed)
+    return runs, db, reported, lines
+
+
+def test_a_worker_killed_from_outside_reruns_what_it_took_down_with_one_worker_fewer(tmp_path):
+    # seed 1 at m = 0 kills its worker once (as the out-of-memory killer would): the broken
+    # pool's runs go again with one worker, each run reported once, all done, and every run
+    # keeps the thread count it was planned with (part of its fingerprint)
+    runs, _, reported, lines = _pool(tmp_path, workers=2, kill=["1-0.0"], once=True)
+    assert sorted(r.stamp for r, _ in reported) == sorted(r.stamp for r in runs)
+    assert {o["status"] for _, o in reported} == {"done"}
+    assert {o["threads"] for _, o in reported} == {1}
+    assert len(lines) == 1 and "worker process was killed (out of memory?" in lines[0]
+    assert lines[0].endswith("go again with 1 worker(s) at a time")
+    # the killed run ran again, in another process than the one it killed
+    assert len(list((tmp_path / "calls").glob("1-0.0-*"))) == 2
+
+
+def test_a_run_that_kills_its_worker_alone_fails_with_its_cause_and_the_rest_go_on(tmp_path):
+    # seed 1's runs kill their worker every time: after one step down to a single worker,
+    # each fails alone with its cause named, and every other run is done
+    runs, _, reported, lines = _pool(tmp_path, workers=2, kill=["1-0.0", "1-1.35"],
+                                      once=False)
+    failed = sorted(r.stamp for r, o in reported if o["status"] == "failed")
+    assert failed == sorted(r.stamp for r in runs if r.config.seed == 1)
+    assert sorted(r.stamp for r, o in reported if o["status"] == "done") == sorted(
+        r.stamp for r in runs if r.config.seed != 1)
+    assert len(reported) == 6 and len(lines) == 1
+    for _, o in reported:
+        if o["status"] == "failed":
+            assert o["error"].startswith("worker died: killed from outside while it ran alone "
+                                         "(out of memory?")
