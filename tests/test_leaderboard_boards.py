@@ -210,3 +210,42 @@ def test_regenerate_runs_the_boards_sweeps_then_builds_and_is_resumable(
     plan = capsys.readouterr().out
     assert re.search(r"tiny\s+tiny\s+planned\s+4\s+done\s+4\s+left\s+0\s+run time left 0 min",
                      plan), plan
+
+
+def _restamped(path: Path, **stream: object) -> Path:
+    """The run at ``path`` with ``stream`` keys set, stamped anew (the old file removed)."""
+    from metabnn.config import RunConfig, from_dict, stamp
+
+    body = json.loads(path.read_text())
+    body["config"]["stream"].update(stream)
+    body["stamp"] = stamp(from_dict(RunConfig, body["config"]).validate())
+    path.unlink()
+    return _this_code(write(path.parent, body))
+
+
+def test_a_model_without_batchnorm_runs_the_boards_protocol_whatever_its_batchnorm_policy(
+        tmp_path, capsys):
+    # a BatchNorm policy cannot differ for a model that has no BatchNorm: its resolved "none"
+    # agrees with per-task and shared, while per-task against shared is another protocol
+    assert differences({"stream.batchnorm": "none"}, {"stream.batchnorm": "per-task"}) == []
+    assert differences({"stream.batchnorm": "shared"}, {"stream.batchnorm": "none"}) == []
+    assert differences({"stream.batchnorm": "shared"}, {"stream.batchnorm": "per-task"}) == [
+        'stream.batchnorm "shared" (board: "per-task")']
+    folder = _boards(tmp_path / "b")
+    for path in sorted((folder / "results").glob("*.json")):
+        task = json.loads(path.read_text())["config"]["stream"]["scenario"] == "task"
+        _restamped(path, batchnorm="per-task" if task else "shared")
+    R = [[0.95, 0.10], [0.88, 0.90]]
+    mesu = fake_results("mesu", 0, R)
+    mesu["config"]["model"]["name"] = "gaussian-mlp"
+    path = _restamped(write(tmp_path / "sub", mesu), batchnorm="none")
+    assert main(["leaderboard", "check", str(path), "--board", str(folder)]) == 0
+    assert f"accepted {path} (board pm-task)" in capsys.readouterr().out
+    (folder / "results" / path.name).write_bytes(path.read_bytes())
+    b = load_board(folder)  # placed, and the board still states its own policy
+    assert "mesu" in [r.strategy for r in b.tables["pm-task"].rows]
+    assert b.tables["pm-task"].protocol["stream.batchnorm"] == "per-task"
+    # a BatchNorm model on the other policy is still refused
+    other = _restamped(write(tmp_path / "sub2", fake_results("ewc", 0, R)), batchnorm="shared")
+    assert main(["leaderboard", "check", str(other), "--board", str(folder)]) == 2
+    assert "fits no board's protocol" in capsys.readouterr().err  # the nearest two tie

@@ -218,7 +218,7 @@ def place(results: list[dict[str, Any]], specs: list[_Spec]
     """Runs by board id, each board's protocol, and one error per run that fits no board (or
     two). A run belongs to the board whose sweeps planned it, else to the one board whose runs
     share its protocol."""
-    from metabnn.leaderboard.protocol import differences, protocol_of
+    from metabnn.leaderboard.protocol import applies_to_all, differences, protocol_of
     from metabnn.sweep import matches
 
     planned = {s.id: [values for _, _, values in _planned(s)] for s in specs}
@@ -236,9 +236,11 @@ def place(results: list[dict[str, Any]], specs: list[_Spec]
             loose.append(r)
     protocols: dict[str, dict[str, Any] | None] = {}
     for bid, runs in by_board.items():
-        protocols[bid] = protocol_of(runs[0]["config"]) if runs else planned_protocol(
-            next(s for s in specs if s.id == bid))
-        for r in runs[1:]:
+        mine = [protocol_of(r["config"]) for r in runs]
+        # the board's protocol is stated by a run it fully applies to (not a BatchNorm-free model's)
+        protocols[bid] = next((p for p in mine if applies_to_all(p)), mine[0]) if runs else \
+            planned_protocol(next(s for s in specs if s.id == bid))
+        for r in runs:
             diff = differences(protocol_of(r["config"]), protocols[bid])
             if diff:
                 errors.append(f"{r['stamp']}.json: refused: board {bid} runs another protocol: "

@@ -11,6 +11,9 @@ the experiment and may differ only in what defines the method. The experiment is
 
 Values are compared on the *resolved* config a results file records (defaults filled in), so a
 run whose defaults differ from the board's is refused as a different protocol, which it is.
+One exception: a model without BatchNorm (e.g. ``gaussian-mlp``, ``bayes-bnn``) resolves the
+BatchNorm policy to ``none``; it has no BatchNorm state to share or keep per task, so ``none``
+agrees with any policy of the board's (the method chose its model, as ``model.name`` says).
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-__all__ = ["PROTOCOL_KEYS", "protocol_of", "differences", "describe"]
+__all__ = ["PROTOCOL_KEYS", "protocol_of", "differences", "applies_to_all", "describe"]
 
 PROTOCOL_KEYS = ("stream", "train.epochs", "train.iterations", "train.batch_size",
                  "model.hidden", "model.channels")
@@ -48,10 +51,24 @@ def _show(value: Any) -> str:
     return json.dumps(value, sort_keys=True)
 
 
+_NOT_APPLICABLE = {"stream.batchnorm": "none"}
+"""Keys whose value says "this model has nothing to follow here": it agrees with any value."""
+
+
+def _agree(key: str, a: Any, b: Any) -> bool:
+    na = _NOT_APPLICABLE.get(key)
+    return _show(a) == _show(b) or (na is not None and na in (a, b))
+
+
 def differences(run: dict[str, Any], board: dict[str, Any]) -> list[str]:
     """``key run-value vs board-value`` for every protocol key where two protocols differ."""
     return [f"{k} {_show(run.get(k))} (board: {_show(board.get(k))})"
-            for k in sorted(set(run) | set(board)) if _show(run.get(k)) != _show(board.get(k))]
+            for k in sorted(set(run) | set(board)) if not _agree(k, run.get(k), board.get(k))]
+
+
+def applies_to_all(protocol: dict[str, Any]) -> bool:
+    """Whether ``protocol`` can stand for its board: no key holds a not-applicable value."""
+    return all(protocol.get(k) != v for k, v in _NOT_APPLICABLE.items())
 
 
 _SCENARIOS = {"task": "task-incremental", "domain": "domain-incremental",
