@@ -210,6 +210,26 @@ def test_regenerate_runs_the_boards_sweeps_then_builds_and_is_resumable(
     plan = capsys.readouterr().out
     assert re.search(r"tiny\s+tiny\s+planned\s+4\s+done\s+4\s+left\s+0\s+run time left 0 min",
                      plan), plan
+    # a fresh checkout (no registry): the committed files made by this code are adopted, not
+    # rerun; one whose fingerprint is another code's is rerun
+    files = sorted((folder / "results").glob("*.json"))
+    before = {f.name: f.read_bytes() for f in files}
+    other = json.loads(files[0].read_text())
+    from metabnn.fingerprint import code_fingerprint
+    other["fingerprint"] = code_fingerprint(threads=7)  # well-formed, another thread count's
+    files[0].write_text(json.dumps(other, indent=2, sort_keys=True) + "\n")
+    fresh = [*argv[:5], str(tmp_path / "fresh"), *argv[6:]]
+    assert main([*fresh, "--plan"]) == 0
+    plan = capsys.readouterr().out
+    assert re.search(r"planned\s+4\s+done\s+3\s+left\s+1\s", plan), plan
+    assert main(fresh) == 0
+    out = capsys.readouterr().out
+    assert "3 planned runs adopted" in out and "4 runs: 1 ran" in out, out
+    after = {f.name: f.read_bytes() for f in (folder / "results").glob("*.json")}
+    rerun = files[0].name
+    assert {k: v for k, v in after.items() if k != rerun} == {
+        k: v for k, v in before.items() if k != rerun}  # adopted byte for byte
+    assert json.loads(after[rerun])["fingerprint"]["id"] != other["fingerprint"]["id"]
 
 
 def _restamped(path: Path, **stream: object) -> Path:
