@@ -110,19 +110,48 @@ def _expanded(sweep_file: Path) -> tuple[Any, list[Any]]:
 _EXPANDED: dict[tuple[str, str], tuple[Any, list[Any]]] = {}
 
 
+class _Recorded:
+    """Recorded runs, searchable by the values a sweep sets (:func:`metabnn.sweep.matches`).
+
+    Each config is flattened once and bucketed by strategy and seed, which every planned run
+    sets: matching P planned runs against R recorded ones is then about P x R / buckets config
+    comparisons, not P x R config flattenings (621 x 621 on the full boards)."""
+
+    def __init__(self, results: list[dict[str, Any]]) -> None:
+        from metabnn.sweep import flat_config
+
+        self.flat = [(r, flat_config(r["config"])) for r in results]
+        self.buckets: dict[tuple[Any, Any], list[tuple[dict[str, Any], dict[str, Any]]]] = {}
+        for r, flat in self.flat:
+            self.buckets.setdefault(self._key(flat), []).append((r, flat))
+
+    @staticmethod
+    def _key(values: dict[str, Any]) -> tuple[Any, Any]:
+        return (str(values.get("strategy")), str(values.get("seed")))
+
+    def matching(self, want: dict[str, Any]) -> list[dict[str, Any]]:
+        """The recorded runs whose config has every dotted value of ``want``, in order."""
+        from metabnn.sweep import _same
+
+        pool = self.buckets.get(self._key(want), []) if "strategy" in want and "seed" in want \
+            else self.flat
+        return [r for r, flat in pool
+                if all(k in flat and _same(flat[k], v) for k, v in want.items())]
+
+
 def _coverage(sweep_file: Path, results: list[dict[str, Any]]) -> Coverage:
     """Match the sweep's planned runs to recorded ones: every value the sweep file sets (base,
     grid point, seed) must equal the run's; what it leaves to defaults is not compared, so the
     match does not depend on the defaults of the code that builds the board. Missing runs are
     listed per grid point, with their seeds."""
-    from metabnn.sweep import matches, planned_values
+    from metabnn.sweep import planned_values
 
     spec, planned = _expanded(sweep_file)
+    recorded = _Recorded(results)
     missing: dict[str, list[str]] = {}
     run_time = 0.0
     for p in planned:
-        want = planned_values(spec, p)
-        found = next((r for r in results if matches(want, r["config"])), None)
+        found = next(iter(recorded.matching(planned_values(spec, p))), None)
         if found is None:
             point = " ".join(f"{k}={v}" for k, v in p.point.items() if k != "seed")
             missing.setdefault(point, []).append(str(p.point.get("seed")))
@@ -219,14 +248,13 @@ def place(results: list[dict[str, Any]], specs: list[_Spec]
     two). A run belongs to the board whose sweeps planned it, else to the one board whose runs
     share its protocol."""
     from metabnn.leaderboard.protocol import applies_to_all, differences, protocol_of
-    from metabnn.sweep import matches
-
-    planned = {s.id: [values for _, _, values in _planned(s)] for s in specs}
+    recorded = _Recorded(results)
+    planned_by = {s.id: {id(r) for _, _, values in _planned(s) for r in recorded.matching(values)}
+                  for s in specs}
     by_board: dict[str, list[dict[str, Any]]] = {s.id: [] for s in specs}
     errors, loose = [], []
     for r in sorted(results, key=lambda r: r["stamp"]):
-        homes = [bid for bid, plans in planned.items()
-                 if any(matches(v, r["config"]) for v in plans)]
+        homes = [bid for bid, ids in planned_by.items() if id(r) in ids]
         if len(homes) > 1:
             errors.append(f"{r['stamp']}.json: refused: planned by the sweeps of two boards "
                           f"({', '.join(homes)}); fix board.yaml")
