@@ -5,9 +5,9 @@ The sweeps run through :func:`metabnn.sweep.run_sweep` into one run folder and r
 fingerprint) is skipped, a run done by other code reruns, an interrupted run continues from its
 checkpoint. A planned run whose committed ``BOARD/results/<stamp>.json`` was made by this code
 (same fingerprint, thread count included) is adopted into the registry instead of rerun, so a
-fresh checkout runs only what the board lacks. Then the registry's done runs are checked and copied into the board
-(:func:`~metabnn.leaderboard.build.add_runs`; a run that fits no board is not added) and the board
-is rebuilt. ``--plan`` runs nothing: per sweep, how many runs are planned, done by this code and
+fresh checkout runs only what the board lacks. Then the registry's done runs are checked and
+copied into the board (:func:`~metabnn.leaderboard.build.add_runs`; a run that fits no board is
+not added) and the board is rebuilt. ``--plan`` runs nothing: per sweep, how many runs are planned, done by this code and
 left, and the CPU time the left ones should take, estimated from the wall time of the board's
 recorded runs of the same sweep (``?`` when none is recorded yet).
 """
