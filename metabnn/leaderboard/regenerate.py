@@ -7,9 +7,9 @@ checkpoint. A planned run whose committed ``BOARD/results/<stamp>.json`` was mad
 (same fingerprint, thread count included) is adopted into the registry instead of rerun, so a
 fresh checkout runs only what the board lacks. Then the registry's done runs are checked and
 copied into the board (:func:`~metabnn.leaderboard.build.add_runs`; a run that fits no board is
-not added) and the board is rebuilt. ``--plan`` runs nothing: per sweep, how many runs are planned, done by this code and
-left, and the CPU time the left ones should take, estimated from the wall time of the board's
-recorded runs of the same sweep (``?`` when none is recorded yet).
+not added) and the board is rebuilt. ``--plan`` runs nothing: per sweep, how many runs are
+planned, done by this code and left, and the CPU time the left ones should take, estimated from
+the wall time of the board's recorded runs of the same sweep (``?`` when none is recorded yet).
 """
 
 from __future__ import annotations
