@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from scipy import stats as _scipy
 
 __all__ = ["LEVEL", "Summary", "describe", "mean_interval", "welch_interval",
-           "paired_interval", "verdict", "VERDICTS", "format_mean_sd"]
+           "paired_interval", "verdict", "VERDICTS", "format_mean_sd", "format_sd"]
 
 LEVEL = 0.95
 """Coverage of every interval."""
@@ -114,10 +114,20 @@ def verdict(interval: tuple[float, float] | None, *, margin: float | None = None
     return "differs" if hi < band[0] or lo > band[1] else "inconclusive"
 
 
+def format_sd(sd: float, digits: int = 2) -> str:
+    """``sd`` with ``digits`` decimals, except that a positive sd which would round to zero gets
+    one significant digit (``0.004``): ``± 0.00`` is kept for seeds that agree exactly."""
+    text = f"{sd:.{digits}f}"
+    if sd <= 0 or float(text) != 0:
+        return text
+    return f"{sd:.{-math.floor(math.log10(sd))}f}"  # decimals up to the first significant one
+
+
 def format_mean_sd(s: Summary | None, scale: float = 1.0, digits: int = 2) -> str:
-    """``mean ± sd`` with ``digits`` decimals after multiplying by ``scale``; ``± n/a`` for one
-    value (never ``± 0``); an em dash for none."""
+    """``mean ± sd`` with ``digits`` decimals after multiplying by ``scale`` (a tiny non-zero sd
+    to one significant digit, :func:`format_sd`); ``± n/a`` for one value (never ``± 0``); an em
+    dash for none."""
     if s is None:
         return "—"
-    sd = "n/a" if s.sd is None else f"{scale * s.sd:.{digits}f}"
+    sd = "n/a" if s.sd is None else format_sd(scale * s.sd, digits)
     return f"{scale * s.mean:.{digits}f} ± {sd}"

@@ -15,7 +15,7 @@ from leaderboard_fixtures import board, fake_fingerprint
 from metabnn.cli import main
 from metabnn.leaderboard import build, load_board
 from metabnn.leaderboard.build import GENERATED
-from metabnn.leaderboard.schema import Stat
+from metabnn.leaderboard.schema import Stat, fmt_stat
 from metabnn.runs import RunRegistry
 
 REPO = Path(__file__).resolve().parents[1]
@@ -184,3 +184,10 @@ def test_a_table_whose_runs_were_made_by_two_codes_is_refused(tmp_path):
     odd["fingerprint"] = fake_fingerprint(threads=1)
     write(folder / "results", odd)
     assert len(load_board(folder).results) == 8
+
+
+def test_a_board_cell_shows_close_seeds_as_close_not_identical():
+    # cumulative (BNN) on pmnist-task: three seeds within 0.007 points; sample sd 0.0040 points
+    assert fmt_stat(Stat.of([0.93437, 0.93430, 0.93430])) == "93.43 ± 0.004"
+    assert fmt_stat(Stat.of([0.9, 0.9, 0.9])) == "90.00 ± 0.00"
+    assert fmt_stat(Stat.of([0.9])) == "90.00 ± n/a"

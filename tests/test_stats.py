@@ -11,6 +11,7 @@ from scipy import stats as scipy_stats
 from metabnn.stats import (
     describe,
     format_mean_sd,
+    format_sd,
     mean_interval,
     paired_interval,
     verdict,
@@ -77,3 +78,12 @@ def test_format_never_prints_plus_minus_zero_for_one_seed():
     assert format_mean_sd(describe([0.8026]), 100) == "80.26 ± n/a"
     assert format_mean_sd(describe([0.8, 0.8]), 100) == "80.00 ± 0.00"  # two equal seeds
     assert format_mean_sd(None) == "—"
+
+
+def test_a_tiny_sd_keeps_one_significant_digit_and_an_exact_zero_stays_zero():
+    # Three seeds of cumulative (BNN) on the pmnist boards: 93.437, 93.430, 93.430 %; by hand the
+    # sample sd is sqrt((0.00467² + 2 · 0.00233²) / 2) = 0.0040 points, which "0.00" would hide.
+    assert format_mean_sd(describe([0.93437, 0.93430, 0.93430]), 100) == "93.43 ± 0.004"
+    assert format_sd(0.0) == "0.00"
+    assert format_sd(0.00096) == "0.0010"  # rounds up to the next decade: still not zero
+    assert format_sd(0.014) == "0.01"  # two decimals already show it

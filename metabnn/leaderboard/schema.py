@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from metabnn.config import seedless_stamp
+from metabnn.stats import format_sd
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
            "make_rows", "rank_rows", "train_device_energy_pj", "device_writes", "fmt_pct",
@@ -276,11 +277,15 @@ def fmt_pct(x: float | None) -> str:
 
 
 def fmt_stat(s: Stat | None, scale: str = "pct") -> str:
-    """``mean ± std`` (percent, or ``%.4g`` with ``scale="num"``); ``± n/a`` for one seed."""
+    """``mean ± std`` (percent, or ``%.4g`` with ``scale="num"``); ``± n/a`` for one seed. A
+    percent std that two decimals would show as ``0.00`` keeps one significant digit
+    (:func:`metabnn.stats.format_sd`), so close seeds never read as identical ones."""
     if s is None:
         return "—"
-    f = fmt_pct if scale == "pct" else (lambda v: f"{v:.4g}")
-    return f"{f(s.mean)} ± {'n/a' if s.std is None else f(s.std)}"
+    if scale == "pct":
+        std = "n/a" if s.std is None else format_sd(100 * s.std)
+        return f"{fmt_pct(s.mean)} ± {std}"
+    return f"{s.mean:.4g} ± {'n/a' if s.std is None else f'{s.std:.4g}'}"
 
 
 def fmt_hyperparameters(row: Row) -> str:
