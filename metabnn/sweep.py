@@ -57,7 +57,7 @@ from metabnn.threads import usable_cpus
 
 __all__ = ["SweepSpec", "SweepRun", "load_sweep", "parse_sweep", "set_dotted", "expand",
            "run_sweep", "sweep_figure", "BACKENDS", "usable_cpus", "classify", "flat_config",
-           "planned_values", "matches"]
+           "planned_values", "matches", "matches_flat"]
 
 BACKENDS = ("local", "ray", "slurm")
 
@@ -197,7 +197,12 @@ def planned_values(spec: SweepSpec, run: SweepRun) -> dict[str, Any]:
 
 def matches(values: dict[str, Any], config: dict[str, Any]) -> bool:
     """Whether a results file's ``config`` has every dotted value of ``values``."""
-    flat = flat_config(config)
+    return matches_flat(values, flat_config(config))
+
+
+def matches_flat(values: dict[str, Any], flat: dict[str, Any]) -> bool:
+    """:func:`matches` on a config already flattened by :func:`flat_config` (for callers that
+    compare one config against many sets of values)."""
     return all(k in flat and _same(flat[k], v) for k, v in values.items())
 
 

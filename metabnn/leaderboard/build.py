@@ -131,12 +131,11 @@ class _Recorded:
 
     def matching(self, want: dict[str, Any]) -> list[dict[str, Any]]:
         """The recorded runs whose config has every dotted value of ``want``, in order."""
-        from metabnn.sweep import _same
+        from metabnn.sweep import matches_flat
 
         pool = self.buckets.get(self._key(want), []) if "strategy" in want and "seed" in want \
             else self.flat
-        return [r for r, flat in pool
-                if all(k in flat and _same(flat[k], v) for k, v in want.items())]
+        return [r for r, flat in pool if matches_flat(want, flat)]
 
 
 def _coverage(sweep_file: Path, results: list[dict[str, Any]]) -> Coverage:
