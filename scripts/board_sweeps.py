@@ -172,11 +172,17 @@ NOTES = {
     "split-mnist-task": _ONE_BN + " (the heads still are one per task).",
     "split-fmnist-task": _ONE_BN + " (the heads still are one per task).",
 }
+COLUMNS = {  # shown after final accuracy, BWT and forgetting (metabnn.leaderboard.EXTRA_COLUMNS)
+    "pmnist-long": ["learning_accuracy", "ood_auroc"],
+    "hardware": ["train_device_energy_pj", "device_writes", "measured_ber"],
+}
+
 BIOSIGNALS = {"id": "biosignals", "title": "ECG, patient-incremental (with the memory footprint)",
               "note": "A stated gap: the MIT-BIH Arrhythmia Database cannot be downloaded on the "
                       "machine that builds this board (no network), so none of its runs is "
                       "planned here. The recipe `metabnn reproduce biosignals` runs the stream "
-                      "where PhysioNet can be reached."}
+                      "where PhysioNet can be reached.",
+              "columns": ["memory_kib"]}
 INTRO = {
     False: "Continual-learning methods on binarized (and full-precision) networks, one board "
            "per experiment: the protocol under a board's title is what all its rows share, and a "
@@ -205,7 +211,8 @@ def board_yaml(gpu: bool) -> str:
             "intro": INTRO[gpu],
             "boards": [{"id": stem, "title": TITLES[stem].format(shrunk=shrunk),
                         "sweeps": [f"sweeps/{stem}.yaml"],
-                        **({"note": NOTES[stem]} if stem in NOTES else {})}
+                        **({"note": NOTES[stem]} if stem in NOTES else {}),
+                        **({"columns": COLUMNS[stem]} if stem in COLUMNS else {})}
                        for stem, *_ in boards(gpu)]
             + [BIOSIGNALS]}
     head = ("# The boards' spec: title, introduction and the boards, each one experiment (one "

@@ -61,7 +61,9 @@ def fake_results(strategy: str, seed: int, R: list[list[float]], *, meta: float 
                                    for q, n in qs.items() if q in TECHNOLOGY)
                   for phase, layers in counts.items()}
         results["hardware"] = {"counts": counts, "technology": TECHNOLOGY,
-                               "energy_total_pj": energy, "measured_ber": {"writes": writes}}
+                               "energy_total_pj": energy, "measured_ber": {
+                                   "writes": writes, "write_errors": 37,
+                                   "ber": 37 / writes if writes else 0.0}}
     return results
 
 

@@ -269,3 +269,27 @@ def test_a_model_without_batchnorm_runs_the_boards_protocol_whatever_its_batchno
     other = _restamped(write(tmp_path / "sub2", fake_results("ewc", 0, R)), batchnorm="shared")
     assert main(["leaderboard", "check", str(other), "--board", str(folder)]) == 2
     assert "fits no board's protocol" in capsys.readouterr().err  # the nearest two tie
+
+
+def test_a_board_shows_the_columns_it_declares_and_an_unknown_one_is_named(tmp_path, capsys):
+    folder = _boards(tmp_path)
+    (folder / "board.yaml").write_text(BOARDS.replace(
+        "sweeps: [domain.yaml]",
+        "sweeps: [domain.yaml]\n    columns: [device_writes, measured_ber]"))
+    build(folder)
+    page = (folder / "index.html").read_text()
+    task, domain = page.split('<section id="pm-task">')[1].split('<section id="pm-domain">')
+    assert "measured BER" not in task and "device writes" not in task
+    # the fixture's hardware run: 37 failed writes of 1234 -> BER 0.02998 (4 significant digits)
+    assert ">device writes</th><th data-type=\"num\">measured BER</th></tr>" in domain
+    assert ">1234 ± n/a</td><td class=\"num\" data-v=\"0.029983792545\">0.02998 ± n/a</td>" \
+        in domain
+    readme = (folder / "README.md").read_text()
+    assert "| forgetting (%) | device writes | measured BER |" in readme
+    assert "| forgetting (%) |\n" in readme  # the task board adds nothing
+    assert _csv(folder / "pm-domain.csv")[0]["measured_ber_mean"] == "0.0299838"
+    (folder / "board.yaml").write_text(BOARDS.replace(
+        "sweeps: [domain.yaml]", "sweeps: [domain.yaml]\n    columns: [energy]"))
+    assert main(["leaderboard", "build", "--board", str(folder)]) != 0
+    err = capsys.readouterr().err.strip()
+    assert "columns: 'energy' is not a column" in err and "\n" not in err

@@ -43,7 +43,15 @@ from typing import Any
 
 from metabnn.leaderboard.check import CheckError, check_file
 from metabnn.leaderboard.readme import table_title
-from metabnn.leaderboard.schema import MIN_SEEDS, Row, Stat, make_rows, rank_rows
+from metabnn.leaderboard.schema import (
+    DEVICE_COLUMNS,
+    EXTRA_COLUMNS,
+    MIN_SEEDS,
+    Row,
+    Stat,
+    make_rows,
+    rank_rows,
+)
 
 __all__ = ["Board", "Table", "Coverage", "place", "board_of", "load_board", "add_runs", "build",
            "csv_text", "CSV_COLUMNS", "GENERATED"]
@@ -79,6 +87,9 @@ class Table:
     seeds_planned: tuple[int, ...] = ()
     note: str = ""
     """what the board spec says beside the protocol (e.g. why a board has no runs)"""
+    columns: tuple[str, ...] = ()
+    """the columns it shows after final accuracy, BWT and forgetting (keys of
+    :data:`~metabnn.leaderboard.schema.EXTRA_COLUMNS`)"""
 
 
 @dataclass(frozen=True)
@@ -188,6 +199,18 @@ class _Spec:
     title: str
     sweeps: tuple[Path, ...]
     note: str = ""
+    columns: tuple[str, ...] = ()
+
+
+def _columns(where: str, value: Any) -> tuple[str, ...]:
+    from metabnn.config import ConfigError
+
+    names = value if isinstance(value, list) else [value]
+    bad = [c for c in names if c not in EXTRA_COLUMNS]
+    if bad:
+        raise ConfigError(f"{where}: columns: {bad[0]!r} is not a column; use any of "
+                          f"{', '.join(EXTRA_COLUMNS)}")
+    return tuple(names)
 
 
 def _specs(folder: Path, spec: dict[str, Any]) -> list[_Spec] | None:
@@ -202,9 +225,10 @@ def _specs(folder: Path, spec: dict[str, Any]) -> list[_Spec] | None:
         raise ConfigError(f"{where}: boards: expected a list of boards (id, title, sweeps)")
     out, seen = [], set()
     for i, b in enumerate(boards):
-        if not isinstance(b, dict) or set(b) - {"id", "title", "sweeps", "note"} or \
-                "id" not in b:
-            raise ConfigError(f"{where}: boards[{i}]: expected keys id, title, sweeps, note; "
+        if not isinstance(b, dict) or set(b) - {"id", "title", "sweeps", "note", "columns"} \
+                or "id" not in b:
+            raise ConfigError(f"{where}: boards[{i}]: expected keys id, title, sweeps, note, "
+                              "columns; "
                               f"got {sorted(b) if isinstance(b, dict) else type(b).__name__}")
         bid = str(b["id"])
         if bid in seen or not bid.replace("-", "").replace("_", "").isalnum():
@@ -213,7 +237,8 @@ def _specs(folder: Path, spec: dict[str, Any]) -> list[_Spec] | None:
         seen.add(bid)
         out.append(_Spec(bid, str(b.get("title", bid)),
                          tuple(folder / s for s in b.get("sweeps") or []),
-                         " ".join(str(b.get("note") or "").split())))
+                         " ".join(str(b.get("note") or "").split()),
+                         _columns(f"{where}: boards[{i}]", b.get("columns") or [])))
     return out
 
 
@@ -347,7 +372,8 @@ def load_board(folder: str | os.PathLike[str]) -> Board:
         if errors:
             raise CheckError("\n".join(errors))
         coverage = tuple(_coverage(folder / s, results) for s in spec.get("sweeps", []))
-        tables = {f"{s}-{c}": Table(f"{s}-{c}", table_title(s, c), None, rows)
+        tables = {f"{s}-{c}": Table(f"{s}-{c}", table_title(s, c), None, rows,
+                                    columns=DEVICE_COLUMNS)
                   for (s, c), rows in make_rows(results).items()}
         return Board(title=str(spec.get("title", "metabnn leaderboards")),
                      intro=str(spec.get("intro", "")).strip(), results=tuple(results),
@@ -361,7 +387,7 @@ def load_board(folder: str | os.PathLike[str]) -> Board:
         cov = tuple(_coverage(path, by_board[s.id]) for path in s.sweeps)
         seeds = sorted({seed for sweep, _, _ in _planned(s) for seed in sweep.seeds})
         tables[s.id] = Table(s.id, s.title, protocols[s.id], rank_rows(by_board[s.id]), cov,
-                             tuple(seeds), s.note)
+                             tuple(seeds), s.note, s.columns)
     return Board(title=str(spec.get("title", "metabnn leaderboards")),
                  intro=str(spec.get("intro", "")).strip(), results=tuple(results),
                  tables=tables, coverage=tuple(c for t in tables.values() for c in t.coverage))
@@ -418,8 +444,8 @@ CSV_COLUMNS = (
     "backward_transfer_mean", "backward_transfer_std", "forgetting_mean", "forgetting_std",
     "forgetting_definition", "learning_accuracy_mean", "learning_accuracy_std",
     "ood_auroc_mean", "ood_auroc_std", "memory_kib", "train_device_energy_pj_mean",
-    "train_device_energy_pj_std",
-    "device_writes_mean", "device_writes_std", "same_as", "group", "best_run", "stamps",
+    "train_device_energy_pj_std", "device_writes_mean", "device_writes_std", "measured_ber_mean",
+    "measured_ber_std", "same_as", "group", "best_run", "stamps",
     "fingerprints", "metabnn_version", "git_commits", "torch_version", "avalanche_version",
     "devices", "dates",
 )
@@ -448,7 +474,7 @@ def csv_text(rows: list[Row]) -> str:
             r.forgetting_definition, *_stat(r.learning, ".6f"), *_stat(r.ood_auroc, ".6f"),
             _num(r.memory_kib.mean if r.memory_kib else None, ".6g"),
             *_stat(r.train_device_energy_pj, ".6g"),
-            *_stat(r.device_writes, ".6g"),
+            *_stat(r.device_writes, ".6g"), *_stat(r.measured_ber, ".6g"),
             " | ".join(r.same_as), r.group, r.best, " ".join(p.stamps),
             " ".join(p.fingerprints), " ".join(p.metabnn), " ".join(p.commits),
             " ".join(p.torch), " ".join(p.avalanche), " | ".join(p.devices), " ".join(p.dates),

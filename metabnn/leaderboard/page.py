@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from metabnn.leaderboard.protocol import describe
 from metabnn.leaderboard.schema import (
+    EXTRA_COLUMNS,
     MIN_SEEDS,
     Row,
     Stat,
@@ -32,9 +33,9 @@ if TYPE_CHECKING:
 __all__ = ["html_page", "summary_figure", "COLUMNS"]
 
 COLUMNS = ("#", "strategy", "model", "hardware", "key hyperparameters", "seeds",
-           "final avg. accuracy (%)", "BWT (%)", "forgetting (%)", "train device energy (pJ)",
-           "device writes")
-"""The page's table columns (as README.md's)."""
+           "final avg. accuracy (%)", "BWT (%)", "forgetting (%)")
+"""Every table's columns (as README.md's); a board adds its own after them (:attr:`~metabnn.
+leaderboard.build.Table.columns`, from :data:`~metabnn.leaderboard.schema.EXTRA_COLUMNS`)."""
 
 _CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em auto;max-width:1280px;padding:0 1em;color:#222}
@@ -161,8 +162,10 @@ def _best_svg(row: Row, results: dict[str, dict[str, Any]]) -> str:
     return forgetting_svg(best["curves"], _curve_title(row, best))
 
 
-def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str) -> list[str]:
+def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str,
+          columns: tuple[str, ...]) -> list[str]:
     out = []
+    extra = [(EXTRA_COLUMNS[c][1], EXTRA_COLUMNS[c][2]) for c in columns]
     for rank, r in enumerate(rows, start=1):
         rid = f"{table_id}-{rank}"
         few = f' <span class="few-mark" title="fewer than {MIN_SEEDS} seeds">†</span>'
@@ -176,12 +179,13 @@ def _rows(rows: list[Row], results: dict[str, dict[str, Any]], table_id: str) ->
             f'{few if r.few_seeds else ""}</td>',
             *(f'<td class="num" data-v="{_num(s)}">{_e(fmt_stat(s, scale))}</td>'
               for s, scale in ((r.accuracy, "pct"), (r.bwt, "pct"), (r.forgetting, "pct"),
-                               (r.train_device_energy_pj, "num"), (r.device_writes, "num"))),
+                               *((getattr(r, attr), scale) for attr, scale in extra))),
         ]
         out.append(f'<tr class="row{" few" if r.few_seeds else ""}" id="{rid}" '
                    f'data-model="{_e(r.model)}" data-hardware="{_e(r.hardware)}" '
                    f'data-detail="{rid}-d" title="{_e(_hover(r))}">{"".join(cells)}</tr>')
-        out.append(f'<tr class="detail" id="{rid}-d" hidden><td colspan="{len(COLUMNS)}">'
+        out.append(f'<tr class="detail" id="{rid}-d" hidden><td colspan="'
+                   f'{len(COLUMNS) + len(columns)}">'
                    f"{_details(r, results)}</td></tr>")
     return out
 
@@ -239,8 +243,6 @@ def html_page(board: Board) -> str:
                  + _select("hardware", "hardware", sorted({r.hardware for r in rows}))
                  + f'<label><input type="checkbox" id="f-few"> hide rows with fewer than '
                  f"{MIN_SEEDS} seeds</label></div>")
-    heads = "".join(f'<th data-type="{"text" if i in (1, 2, 3, 4) else "num"}">{_e(c)}</th>'
-                    for i, c in enumerate(COLUMNS))
     for tid, t in board.tables.items():
         parts.append(f'<section id="{_e(tid)}"><h2>{_e(t.title)}</h2>')
         if t.protocol is not None:
@@ -254,9 +256,13 @@ def html_page(board: Board) -> str:
             continue
         top = t.rows[0]
         stream, scenario = top.stream, top.scenario
+        heads = "".join(f'<th data-type="{"text" if i in (1, 2, 3, 4) else "num"}">{_e(c)}</th>'
+                        for i, c in enumerate(
+                            (*COLUMNS, *(EXTRA_COLUMNS[c][0] for c in t.columns))))
         parts += [f'<p>CSV: <a href="{_e(tid)}.csv">{_e(tid)}.csv</a></p>',
                   f'<table class="lb" data-stream="{_e(stream)}" data-scenario="{_e(scenario)}">'
-                  f"<thead><tr>{heads}</tr></thead><tbody>", *_rows(t.rows, results, tid),
+                  f"<thead><tr>{heads}</tr></thead><tbody>",
+                  *_rows(t.rows, results, tid, t.columns),
                   "</tbody></table>", '<div class="best">']
         summary = summary_figure(t)
         if summary:

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from metabnn.leaderboard.protocol import describe
 from metabnn.leaderboard.schema import (
+    EXTRA_COLUMNS,
     MIN_SEEDS,
     Row,
     fmt_hyperparameters,
@@ -30,16 +31,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def _table(rows: list[Row]) -> list[str]:
-    head = ("| # | strategy | model | hardware | key hyperparameters | seeds | final avg. "
-            "accuracy (%) | BWT (%) | forgetting (%) | train device energy (pJ) | device writes |")
-    lines = [head, "|" + "---|" * head.count(" | ") + "---|"]
+def _table(rows: list[Row], columns: tuple[str, ...]) -> list[str]:
+    """The ranked rows with the page's columns (:data:`~metabnn.leaderboard.page.COLUMNS`) and
+    the board's own (``columns``, keys of :data:`EXTRA_COLUMNS`)."""
+    heads = ["#", "strategy", "model", "hardware", "key hyperparameters", "seeds",
+             "final avg. accuracy (%)", "BWT (%)", "forgetting (%)",
+             *(EXTRA_COLUMNS[c][0] for c in columns)]
+    lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
     for rank, r in enumerate(rows, start=1):
         seeds = f"{len(r.seeds)}{' †' if r.few_seeds else ''}"
         lines.append("| " + " | ".join(_cell(c) for c in (
             str(rank), r.name, r.model, r.hardware, fmt_hyperparameters(r), seeds,
             fmt_stat(r.accuracy), fmt_stat(r.bwt), fmt_stat(r.forgetting),
-            fmt_stat(r.train_device_energy_pj, "num"), fmt_stat(r.device_writes, "num"))) + " |")
+            *(fmt_stat(getattr(r, EXTRA_COLUMNS[c][1]), EXTRA_COLUMNS[c][2])
+              for c in columns))) + " |")
     return lines
 
 
@@ -107,7 +112,7 @@ def readme_text(board: Board) -> str:
         out += [f"CSV: [`{t.id}.csv`]({t.id}.csv)", ""]
         if t.coverage:
             out += [f"![final accuracy against forgetting, one mark per row]({t.id}.svg)", ""]
-        out += [*_table(t.rows), "",
+        out += [*_table(t.rows, t.columns), "",
                 "<details><summary>provenance (* = the row's best run)</summary>", "",
                 *_provenance(t.rows), "", "</details>", ""]
     if definitions:

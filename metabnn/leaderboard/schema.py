@@ -11,8 +11,8 @@ BWT, forgetting as in :data:`metabnn.metrics.FORGETTING_DEFINITION`),
 
 (sample standard deviation; undefined, ``None``, for a single seed), plus the device energy of
 training (pJ: the arrays' writes and reads while training; not the digital hidden-weight
-updates, not the evaluation passes) and device writes of the hardware backend where a run
-measured them. Rows with fewer
+updates, not the evaluation passes), device writes and the measured bit error rate of the
+hardware backend where a run measured them. Rows with fewer
 than :data:`MIN_SEEDS` seeds are marked (:attr:`Row.few_seeds`).
 """
 
@@ -27,8 +27,9 @@ from metabnn.config import seedless_stamp
 from metabnn.stats import format_sd
 
 __all__ = ["MIN_SEEDS", "SCENARIOS", "METRICS", "Stat", "Provenance", "Row", "group_key",
-           "make_rows", "rank_rows", "train_device_energy_pj", "device_writes", "fmt_pct",
-           "fmt_stat", "fmt_hyperparameters", "fmt_run_time"]
+           "make_rows", "rank_rows", "train_device_energy_pj", "device_writes", "measured_ber",
+           "EXTRA_COLUMNS", "DEVICE_COLUMNS", "fmt_pct", "fmt_stat", "fmt_hyperparameters",
+           "fmt_run_time"]
 
 MIN_SEEDS = 3
 """Rows with fewer seeds than this are marked as such."""
@@ -107,6 +108,8 @@ class Row:
     """the inference model's parameters in KiB (1 bit per binary weight, :mod:`metabnn.memory`)"""
     train_device_energy_pj: Stat | None
     device_writes: Stat | None
+    measured_ber: Stat | None
+    """write errors per device write the hardware backend counted (:func:`measured_ber`)"""
     group: str
     """stamp of the config without its seed: what the row's runs share"""
     best: str
@@ -147,6 +150,29 @@ def device_writes(results: dict[str, Any]) -> int | None:
     hw = results.get("hardware")
     measured = hw.get("measured_ber") if isinstance(hw, dict) else None
     return int(measured["writes"]) if isinstance(measured, dict) and "writes" in measured else None
+
+
+def measured_ber(results: dict[str, Any]) -> float | None:
+    """The bit error rate the hardware backend measured: failed writes over device writes
+    (``hardware.measured_ber.ber``); ``None`` for a run without a hardware backend."""
+    hw = results.get("hardware")
+    measured = hw.get("measured_ber") if isinstance(hw, dict) else None
+    return float(measured["ber"]) if isinstance(measured, dict) and "ber" in measured else None
+
+
+EXTRA_COLUMNS: dict[str, tuple[str, str, str]] = {
+    "learning_accuracy": ("learning accuracy (%)", "learning", "pct"),
+    "ood_auroc": ("OOD AUROC (%)", "ood_auroc", "pct"),
+    "memory_kib": ("memory (KiB)", "memory_kib", "num"),
+    "train_device_energy_pj": ("train device energy (pJ)", "train_device_energy_pj", "num"),
+    "device_writes": ("device writes", "device_writes", "num"),
+    "measured_ber": ("measured BER", "measured_ber", "num"),
+}
+"""The columns a board may add after final accuracy, BWT and forgetting (``columns:`` in
+board.yaml): name -> (header, :class:`Row` attribute, ``pct`` or ``num`` for :func:`fmt_stat`)."""
+
+DEVICE_COLUMNS = ("train_device_energy_pj", "device_writes")
+"""The extra columns of a board file without ``boards:`` (an older one): every table has them."""
 
 
 def _float(x: int | None) -> float | None:
@@ -195,6 +221,7 @@ def _row(runs: list[dict[str, Any]]) -> Row:
         memory_kib=Stat.of([(r.get("memory") or {}).get("kib") for r in runs]),
         train_device_energy_pj=Stat.of([train_device_energy_pj(r) for r in runs]),
         device_writes=Stat.of([_float(device_writes(r)) for r in runs]),
+        measured_ber=Stat.of([measured_ber(r) for r in runs]),
         group=group_key(config), best=best["stamp"],
         provenance=Provenance(
             stamps=tuple(r["stamp"] for r in runs),
