@@ -81,6 +81,10 @@ def test_runs_go_to_the_board_that_planned_them_and_the_protocol_is_stated(tmp_p
     build(folder)
     readme = (folder / "README.md").read_text()
     assert "| `task` | 9 | 6 | 0.1 min |" in readme and "| `domain` | 9 | 1 | 0.0 min |" in readme
+    # every board together: 18 planned, 7 recorded, 7 x 1.5 s = 0.175 min
+    assert "| **all boards** | | 18 | 7 | 0.2 min | |" in readme
+    assert ("<tr><th>all boards</th><td></td><td>18</td><td>7</td><td>0.2 min</td>"
+            in (folder / "index.html").read_text())
     assert (f"Protocol: {describe(task.protocol)}; seeds 0, 1, 2." in readme
             and "pmnist, 2 tasks, task-incremental" in readme
             and "hidden layers 64x64; 1 epochs per task, batch 100" in readme)

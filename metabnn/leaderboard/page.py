@@ -12,6 +12,7 @@ in a fixed order, so the page is byte-identical for the same runs.
 from __future__ import annotations
 
 import json
+import math
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -198,6 +199,12 @@ def _missing(c: Coverage) -> str:
             f"configurations</summary><ul>{items}</ul></details>")
 
 
+def _totals(coverage: list[Coverage]) -> tuple[int, int, float]:
+    """Planned runs, recorded runs and their summed run time over every board's sweeps."""
+    return (sum(c.planned for c in coverage), sum(c.recorded for c in coverage),
+            math.fsum(c.run_time_s for c in coverage))
+
+
 def _select(name: str, label: str, values: list[str]) -> str:
     options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
     return (f'<label>{label} <select id="f-{name}"><option value="">all</option>{options}'
@@ -228,6 +235,9 @@ def html_page(board: Board) -> str:
                   f"</code></td><td>{c.planned}</td><td>{c.recorded}</td><td>"
                   f"{fmt_run_time(c.recorded, c.run_time_s)}</td><td>{_missing(c)}</td></tr>"
                   for tid, c in per_table]
+        planned, recorded, run_time_s = _totals([c for _, c in per_table])
+        parts.append(f"<tr><th>all boards</th><td></td><td>{planned}</td><td>{recorded}</td>"
+                     f"<td>{fmt_run_time(recorded, run_time_s)}</td><td></td></tr>")
         parts.append("</tbody></table>")
     elif board.coverage:
         parts.append('<h2>Scope</h2><table class="scope"><thead><tr><th>sweep</th><th>planned '

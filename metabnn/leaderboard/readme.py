@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from metabnn.leaderboard.protocol import describe
@@ -79,7 +80,7 @@ def readme_text(board: Board) -> str:
     per_table = any(t.coverage for t in board.tables.values())
     if per_table:
         out += ["## Scope", "", "Run time: the sum of the recorded runs' wall times (one thread "
-                "each), in CPU-minutes.", "",
+                "each), in CPU-minutes (2 runs at a time on 2 cores take about half as long).", "",
                 "| board | sweep | planned runs | recorded | run time | not recorded |",
                 "|---|---|---|---|---|---|"]
         for t in board.tables.values():
@@ -88,7 +89,10 @@ def readme_text(board: Board) -> str:
                 out.append(f"| [{t.id}](#{t.id}) | `{c.sweep}` | {c.planned} | {c.recorded} | "
                            f"{fmt_run_time(c.recorded, c.run_time_s)} | "
                            f"{_cell(missing)} |")
-        out.append("")
+        every = [c for t in board.tables.values() for c in t.coverage]
+        recorded = sum(c.recorded for c in every)
+        out += [f"| **all boards** | | {sum(c.planned for c in every)} | {recorded} | "
+                f"{fmt_run_time(recorded, math.fsum(c.run_time_s for c in every))} | |", ""]
     elif board.coverage:
         out += ["## Scope", "", "| sweep | planned runs | recorded | run time | not recorded |",
                 "|---|---|---|---|---|"]
