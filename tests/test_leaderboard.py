@@ -6,6 +6,7 @@ import csv
 import filecmp
 import io
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -191,3 +192,11 @@ def test_a_board_cell_shows_close_seeds_as_close_not_identical():
     assert fmt_stat(Stat.of([0.93437, 0.93430, 0.93430])) == "93.43 ± 0.004"
     assert fmt_stat(Stat.of([0.9, 0.9, 0.9])) == "90.00 ± 0.00"
     assert fmt_stat(Stat.of([0.9])) == "90.00 ± n/a"
+
+
+def test_every_file_a_committed_readme_links_exists():
+    # a stream-learning board has no forgetting, hence no summary figure to link to
+    for folder in (BOARD, BOARD / "gpu"):
+        links = re.findall(r"\]\(([^)#]+)\)", (folder / "README.md").read_text())
+        assert [link for link in links if not (folder / link).exists()] == []
+        assert links or folder.name == "gpu", "the committed board links its CSVs and figures"

@@ -67,6 +67,7 @@ def _provenance(rows: list[Row]) -> list[str]:
 def readme_text(board: Board) -> str:
     """The whole README.md; its first line says it is generated."""
     from metabnn.leaderboard.build import GENERATED
+    from metabnn.leaderboard.page import summary_figure
 
     out = [f"<!-- {GENERATED} -->", f"# {board.title}", ""]
     if board.intro:
@@ -114,7 +115,7 @@ def readme_text(board: Board) -> str:
             out += ["No run recorded yet." if t.coverage else "No run planned.", ""]
             continue
         out += [f"CSV: [`{t.id}.csv`]({t.id}.csv)", ""]
-        if t.coverage:
+        if t.coverage and summary_figure(t):  # none without forgetting (stream learning)
             out += [f"![final accuracy against forgetting, one mark per row]({t.id}.svg)", ""]
         out += [*_table(t.rows, t.columns), "",
                 "<details><summary>provenance (* = the row's best run)</summary>", "",
