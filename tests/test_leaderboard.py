@@ -200,3 +200,10 @@ def test_every_file_a_committed_readme_links_exists():
         links = re.findall(r"\]\(([^)#]+)\)", (folder / "README.md").read_text())
         assert [link for link in links if not (folder / link).exists()] == []
         assert links or folder.name == "gpu", "the committed board links its CSVs and figures"
+
+
+def test_a_board_without_forgetting_says_why_it_has_no_summary_figure():
+    page = (BOARD / "index.html").read_text()
+    stream = page.split('<section id="stream-fmnist">')[1].split("</section>")[0]
+    assert "<svg" not in stream.split("<figure>")[0] and "No summary figure" in stream
+    assert not (BOARD / "stream-fmnist.svg").exists()

@@ -279,6 +279,10 @@ def html_page(board: Board) -> str:
             parts.append(f"<figure>{summary}<figcaption>Final average accuracy against "
                          "forgetting: one mark per row, numbered by rank, ±1 sd over seeds"
                          "</figcaption></figure>")
+        elif t.protocol is not None:
+            parts.append("<p>No summary figure: no row has a forgetting value (a stream "
+                         "without task boundaries is tested once per chunk on one test set, so "
+                         "no task is forgotten).</p>")
         parts += [f"<figure>{_best_svg(top, results)}"
                   f"<figcaption>Best entry, {_e(top.name)} ({_e(fmt_hyperparameters(top))})"
                   f": forgetting curve of its best run <code>{_e(top.best)}</code>"
