@@ -224,12 +224,20 @@ class ProgressPlugin(SupervisedPlugin):
             self._bar = None
 
 
+MASKED_LOGIT = -1000.0
+"""The logit of a class the growing head has not seen yet: finite, as Avalanche's
+``IncrementalClassifier(mask_value=-1000)``, so that it gets no probability (``exp(-1000)``
+underflows to 0 in float32 next to logits of order 10) while every function of the outputs stays
+finite. With :math:`-\\infty`, MAS's importance (the gradient of :math:`\\lVert f(x)\\rVert_2^2`)
+was NaN and every BNN MAS run in Class-IL stopped on a NaN loss."""
+
+
 class GrowingHeadPlugin(SupervisedPlugin):
     """One growing head for class-incremental learning: only the classes seen so far compete.
 
     The model keeps its fixed ``n_classes``-way output (so its parameters, their optimizer state
     and their metaplastic groups never change); a forward hook sets the logits of classes no
-    experience has trained yet to :math:`-\\infty`. Before each experience the classes of its
+    experience has trained yet to :data:`MASKED_LOGIT`. Before each experience the classes of its
     training data join the head. This is Avalanche's ``IncrementalClassifier(masking=True)``
     for any model, including the binary ones whose head is ``BinaryLinear -> BatchNorm1d``.
     """
@@ -242,7 +250,7 @@ class GrowingHeadPlugin(SupervisedPlugin):
 
     def _mask(self, module: torch.nn.Module, args: Any, logits: torch.Tensor) -> torch.Tensor:
         seen = self.seen.to(logits.device)  # (n_classes,)
-        return logits.masked_fill(~seen, float("-inf"))  # (B, n_classes)
+        return logits.masked_fill(~seen, MASKED_LOGIT)  # (B, n_classes)
 
     def attach(self, model: torch.nn.Module) -> None:
         """Mask ``model``'s outputs (idempotent; moves the hook if the model was replaced)."""

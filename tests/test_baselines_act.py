@@ -100,3 +100,31 @@ def test_the_weights_compared_are_the_trained_ones_not_a_fresh_model(naive):
     fresh = build_model(config, (784,), 2, (2, 2))
     assert any(not torch.equal(a, b)
                for a, b in zip(naive["mlp"]["weights"], fresh.state_dict().values()))
+
+
+def test_mas_on_a_growing_head_trains_with_finite_importance(data_root, tmp_path):
+    """Class-IL masks the classes not seen yet; MAS's importance is the gradient of the squared
+    output norm, which a -inf mask made NaN (every BNN MAS Class-IL run on the boards stopped
+    on a NaN loss in experience 1). Split MNIST, 2 tasks, 1,000 images each, BNN 64, 3 epochs;
+    measured: the second task at 92 % (naive 90 %)."""
+    from avalanche.training.plugins import MASPlugin
+
+    seen: list[dict] = []
+    kept = MASPlugin.after_training_exp
+
+    def record(self, strategy, **kwargs):
+        kept(self, strategy, **kwargs)
+        seen.append({k: v.data.clone() for k, v in self.importance.items()})
+
+    data = {"strategy": "mas", "seed": 0,
+            "stream": {"name": "split-mnist", "tasks": 2, "scenario": "class",
+                       "train_per_task": 1000, "test_per_task": 200},
+            "model": {"name": "bnn", "hidden": [64]}, "train": {"epochs": 3, "batch_size": 50}}
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(MASPlugin, "after_training_exp", record)
+        res = runner.run(validate(from_dict(RunConfig, data)), data_root=data_root,
+                         out_dir=tmp_path, progress=False, log=lambda s: None, record=False)
+    assert len(seen) == 2 and all(torch.isfinite(v).all() for imp in seen for v in imp.values())
+    assert any(v.abs().sum() > 0 for v in seen[0].values())  # the importance is not all zero
+    R = res["accuracy_matrix"]
+    assert R[1][1] > 0.8  # MAS still lets the second task's classes be learned
