@@ -29,7 +29,7 @@ from metabnn.benchmarks.stream_learning import iid_chunks
 from metabnn.config import ConfigError, RunConfig, StreamConfig, from_dict, stamp
 from metabnn.data import DataNotFoundError, dataset_tensors, load_mnist_like
 from metabnn.models import MODELS
-from metabnn.plugins import GrowingHeadPlugin, task_label_of
+from metabnn.plugins import MASKED_LOGIT, GrowingHeadPlugin, task_label_of
 from metabnn.runner import build_model, run
 
 NAMES = STREAMS.names()
@@ -331,7 +331,8 @@ def test_growing_head_masks_unseen_classes():
     head.attach(model)
     head.attach(model)  # idempotent: one hook
     logits = model(torch.randn(8, 4))
-    assert torch.isinf(logits[:, [1, 3, 4]]).all() and torch.isfinite(logits[:, [0, 2]]).all()
+    assert (logits[:, [1, 3, 4]] == MASKED_LOGIT).all() and (logits[:, [0, 2]] > -100).all()
+    assert (torch.softmax(logits, 1)[:, [1, 3, 4]] == 0).all()  # no probability at all
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor([0, 2] * 4))
     loss.backward()
     assert torch.isfinite(loss) and torch.isfinite(model.weight.grad).all()
