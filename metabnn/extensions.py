@@ -21,6 +21,7 @@ user's code changed is not reused after.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib
 import importlib.util
@@ -61,8 +62,16 @@ def _import(spec: str) -> ModuleType:
                              f"{err}") from None
 
 
+@functools.cache
+def _entry_point_modules() -> tuple[str, ...]:
+    """The modules the installed packages name under :data:`GROUP`, read once per process:
+    scanning every installed distribution's metadata takes tens of milliseconds, and the
+    registries ask before every lookup (a board build validates hundreds of configs)."""
+    return tuple(ep.value.split(":")[0] for ep in metadata.entry_points(group=GROUP))
+
+
 def _wanted(extra: tuple[str, ...]) -> list[str]:
-    specs = [ep.value.split(":")[0] for ep in metadata.entry_points(group=GROUP)]
+    specs = list(_entry_point_modules())
     specs += [s.strip() for s in os.environ.get(ENV, "").split(",") if s.strip()]
     specs += list(extra)
     return list(dict.fromkeys(specs))

@@ -88,3 +88,18 @@ def test_a_module_named_at_run_time_and_bad_stream_parameters(data_root, tmp_pat
                    cwd=tmp_path)
     assert missing.returncode == 2 and missing.stderr.strip().startswith(
         "metabnn: error: extension 'no_such_module' failed to import: ModuleNotFoundError")
+
+
+def test_the_installed_packages_entry_points_are_read_once_per_process(monkeypatch):
+    from importlib import metadata
+
+    from metabnn import extensions
+
+    calls = []
+    real = metadata.entry_points
+    monkeypatch.setattr(metadata, "entry_points", lambda **kw: calls.append(kw) or real(**kw))
+    extensions._entry_point_modules.cache_clear()
+    for _ in range(3):
+        extensions.load()
+    assert calls == [{"group": extensions.GROUP}]
+    extensions._entry_point_modules.cache_clear()  # the next test reads them afresh
